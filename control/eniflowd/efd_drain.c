@@ -1,0 +1,400 @@
+/*
+ * efd_drain.c - from the export rings to segment blocks, with nothing lost
+ * in silence.
+ *
+ * Records leave a ring only after they are in the file as a whole LZ4
+ * frame: each pass peeks (rte_ring_dequeue_burst_elem_start) up to one
+ * block from the rings, writes the block, and only then finishes the
+ * dequeue. A kill -9 at any point leaves every unwritten record in the
+ * ring for the next eniflowd (page cache survives the kill; recovery keeps
+ * whole frames). If a write fails the records stay in the ring; the open
+ * segment is dropped and its records are reported as REC_END_LOSS_WRITER
+ * records, per ENI, in the next segment that can be written. The drain also
+ * adds NODATA records and feeds the live tail, and is the single writer of
+ * the dataplane's config table.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <rte_ring.h>
+#include <rte_ring_elem.h>
+#include <rte_ring_peek.h>
+#include "efd_internal.h"
+#include "rec_format.h"
+
+/** Per-ENI state kept by the drain. */
+struct eni_state {
+	struct efl_eni_cfg cfg;        /**< effective config last published */
+	uint64_t win_start_ns;         /**< current no-data window */
+	bool seen;                     /**< a record arrived in this window */
+	/* what the open segment holds for this ENI, for loss accounting */
+	uint64_t seg_records, seg_packets, seg_bytes, seg_first, seg_last;
+	/* writer loss not yet written as a LOSS record */
+	uint64_t lost_records, lost_packets, lost_bytes, lost_first, lost_last;
+};
+
+struct efd_drain {
+	struct efd *d;
+	struct rec_flow *buf;          /**< block being built */
+	uint32_t cap;                  /**< records per block */
+	uint32_t peeked[EFL_MAX_LCORES];
+	uint64_t last_flush_ns;
+	uint64_t last_nodata_ns;
+	uint64_t retry_after_ns;       /**< back-off after a write failure */
+	uint64_t published_dirty;
+	uint32_t n_enis;
+	struct eni_state eni[EFL_MAX_ENIS];
+	struct seg_header_info dict;
+	struct seg_eni_info dict_enis[EFL_MAX_ENIS];
+};
+
+struct efd_drain *efd_drain_create(struct efd *d)
+{
+	struct efd_drain *dr = calloc(1, sizeof(*dr));
+	if (dr == NULL)
+		return NULL;
+	dr->d = d;
+	dr->cap = d->cfg.block_records;
+	/* room for the peeked block plus the loss/no-data records added to it */
+	dr->buf = calloc((size_t)dr->cap + 2 * EFL_MAX_ENIS, sizeof(struct rec_flow));
+	if (dr->buf == NULL) {
+		free(dr);
+		return NULL;
+	}
+	dr->published_dirty = UINT64_MAX;
+	dr->dict.format_version = SEG_FORMAT_VERSION;
+	dr->dict.enis = dr->dict_enis;
+	snprintf(dr->dict.host_id, sizeof(dr->dict.host_id), "%s", d->cfg.instance);
+	return dr;
+}
+
+void efd_drain_destroy(struct efd_drain *dr)
+{
+	if (dr == NULL)
+		return;
+	free(dr->buf);
+	free(dr);
+}
+
+/** Copy the switch's ENI table (if it changed) into d->enis and the dictionary. */
+static bool refresh_enis(struct efd_drain *dr)
+{
+	struct efd *d = dr->d;
+	uint32_t n = d->shm.hdr->n_enis;
+
+	if (n > EFL_MAX_ENIS)
+		n = EFL_MAX_ENIS;
+	if (n == dr->n_enis && d->enis_known)
+		return false;
+	pthread_mutex_lock(&d->lock);
+	memcpy(d->enis.eni, d->shm.enis, n * sizeof(struct efl_shm_eni));
+	d->enis.n = n;
+	d->enis_known = true;
+	pthread_mutex_unlock(&d->lock);
+	for (uint32_t i = 0; i < n; i++) {
+		struct seg_eni_info *e = &dr->dict_enis[i];
+		const struct efl_shm_eni *s = &d->enis.eni[i];
+		e->index = i;
+		snprintf(e->eni_id, SEG_ID_LEN, "%s", s->eni_id);
+		snprintf(e->vpc_id, SEG_ID_LEN, "%s", s->vpc_id);
+		snprintf(e->subnet_id, SEG_ID_LEN, "%s", s->subnet_id);
+		snprintf(e->account_id, SEG_ID_LEN, "%s", s->account_id);
+	}
+	dr->dict.n_enis = n;
+	dr->n_enis = n;
+	efd_log("info", "eni_table", "n_enis=%u", n);
+	return true;
+}
+
+void efd_publish_config(struct efd *d)
+{
+	struct efd_drain *dr = d->drain;
+	bool changed = refresh_enis(dr);
+
+	pthread_mutex_lock(&d->lock);
+	if (!changed && d->cfg_dirty == dr->published_dirty) {
+		pthread_mutex_unlock(&d->lock);
+		return;
+	}
+	dr->published_dirty = d->cfg_dirty;
+	uint64_t now = efd_now_ns();
+	for (uint32_t i = 0; i < dr->n_enis; i++) {
+		struct efl_eni_cfg want, cur;
+		efd_fls_effective(&d->fls, &d->enis.eni[i], &want);
+		if (!efl_cfg_read(d->shm.cfg, i, &cur) || memcmp(&cur, &want, sizeof(want)) != 0)
+			efl_cfg_write(d->shm.cfg, i, &want);
+		if (want.enabled && !dr->eni[i].cfg.enabled) {
+			dr->eni[i].win_start_ns = now;
+			dr->eni[i].seen = false;
+		}
+		dr->eni[i].cfg = want;
+	}
+	pthread_mutex_unlock(&d->lock);
+}
+
+/** Defensive traffic-type filter: the dataplane already applies it. */
+static bool wanted(const struct efd_drain *dr, const struct rec_flow *r)
+{
+	if (r->kind != REC_KIND_FLOW || r->eni >= dr->n_enis)
+		return true;
+	uint8_t t = dr->eni[r->eni].cfg.traffic_type;
+	return t == EFL_TRAFFIC_ALL || !dr->eni[r->eni].cfg.enabled ||
+	       (t == EFL_TRAFFIC_ACCEPT) == (r->verdict == REC_VERDICT_ACCEPT);
+}
+
+/** Filter in place, mark ENIs as seen; returns the records kept. */
+static uint32_t process(struct efd_drain *dr, uint32_t n, uint64_t *filtered)
+{
+	uint32_t k = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		const struct rec_flow *r = &dr->buf[i];
+		if (!wanted(dr, r)) {
+			(*filtered)++;
+			continue;
+		}
+		if (r->eni < EFL_MAX_ENIS)
+			dr->eni[r->eni].seen = true;
+		if (k != i)
+			dr->buf[k] = *r;
+		k++;
+	}
+	return k;
+}
+
+static void init_meta_rec(struct rec_flow *r, uint32_t eni, uint8_t kind)
+{
+	memset(r, 0, sizeof(*r));
+	r->version = REC_VERSION;
+	r->kind = kind;
+	r->eni = eni;
+	r->sample_1_in_n = 1;
+}
+
+/** Append pending writer-loss records and due no-data records after the n records. */
+static uint32_t add_meta(struct efd_drain *dr, uint32_t n, uint64_t now, uint64_t *nodata)
+{
+	bool nodata_pass = now - dr->last_nodata_ns >= 100000000ULL;
+	if (nodata_pass)
+		dr->last_nodata_ns = now;
+	for (uint32_t i = 0; i < dr->n_enis; i++) {
+		struct eni_state *e = &dr->eni[i];
+		if (e->lost_records) {
+			struct rec_flow *r = &dr->buf[n++];
+			init_meta_rec(r, i, REC_KIND_LOSS);
+			r->end_reason = REC_END_LOSS_WRITER;
+			r->lost_records = (uint32_t)e->lost_records;
+			r->packets = e->lost_packets;
+			r->bytes = e->lost_bytes;
+			r->first_ns = e->lost_first;
+			r->last_ns = e->lost_last;
+		}
+		uint64_t win = (uint64_t)e->cfg.agg_interval_s * 1000000000ULL;
+		if (!nodata_pass || !e->cfg.enabled || now < e->win_start_ns + win)
+			continue;
+		if (!e->seen) {
+			struct rec_flow *r = &dr->buf[n++];
+			init_meta_rec(r, i, REC_KIND_NODATA);
+			r->sample_1_in_n = e->cfg.sample_1_in_n;
+			r->first_ns = e->win_start_ns;
+			r->last_ns = e->win_start_ns + win;
+			(*nodata)++;
+		}
+		e->win_start_ns += win * ((now - e->win_start_ns) / win);
+		e->seen = false;
+	}
+	return n;
+}
+
+/** Tally what the open segment holds per ENI (to report it if the segment is lost). */
+static void tally(struct efd_drain *dr, const struct rec_flow *r, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		if (r[i].eni >= EFL_MAX_ENIS || r[i].kind == REC_KIND_NODATA)
+			continue;
+		struct eni_state *e = &dr->eni[r[i].eni];
+		uint64_t lr = r[i].kind == REC_KIND_LOSS && r[i].end_reason == REC_END_LOSS_WRITER ?
+			r[i].lost_records : 1;
+		if (e->seg_records == 0 || r[i].first_ns < e->seg_first)
+			e->seg_first = r[i].first_ns;
+		if (r[i].last_ns > e->seg_last)
+			e->seg_last = r[i].last_ns;
+		e->seg_records += lr;
+		e->seg_packets += r[i].packets;
+		e->seg_bytes += r[i].bytes;
+	}
+}
+
+/** The open segment is gone (write or seal failed): its content becomes pending loss. */
+static void segment_lost(struct efd_drain *dr, int rc)
+{
+	struct efd *d = dr->d;
+	uint64_t recs = 0, pk = 0, by = 0;
+
+	for (uint32_t i = 0; i < EFL_MAX_ENIS; i++) {
+		struct eni_state *e = &dr->eni[i];
+		if (e->seg_records == 0)
+			continue;
+		if (e->lost_records == 0 || e->seg_first < e->lost_first)
+			e->lost_first = e->seg_first;
+		if (e->seg_last > e->lost_last)
+			e->lost_last = e->seg_last;
+		e->lost_records += e->seg_records;
+		e->lost_packets += e->seg_packets;
+		e->lost_bytes += e->seg_bytes;
+		recs += e->seg_records, pk += e->seg_packets, by += e->seg_bytes;
+		e->seg_records = e->seg_packets = e->seg_bytes = 0;
+		e->seg_first = e->seg_last = 0;
+	}
+	pthread_mutex_lock(&d->lock);
+	d->ctr.write_errors++;
+	d->ctr.records_lost_writer += recs;
+	d->ctr.packets_lost_writer += pk;
+	d->ctr.bytes_lost_writer += by;
+	d->writer_error = true;
+	snprintf(d->last_error, sizeof(d->last_error), "segment write failed: %s", strerror(-rc));
+	pthread_mutex_unlock(&d->lock);
+	efd_log("error", "writer_loss", "records=%llu packets=%llu bytes=%llu err=\"%s\"",
+		(unsigned long long)recs, (unsigned long long)pk, (unsigned long long)by,
+		strerror(-rc));
+	dr->retry_after_ns = efd_now_ns() + 1000000000ULL;
+}
+
+static void segment_sealed(struct efd_drain *dr)
+{
+	for (uint32_t i = 0; i < EFL_MAX_ENIS; i++) {
+		struct eni_state *e = &dr->eni[i];
+		e->seg_records = e->seg_packets = e->seg_bytes = e->seg_first = e->seg_last = 0;
+	}
+	pthread_mutex_lock(&dr->d->lock);
+	dr->d->ctr.segments_sealed++;
+	pthread_mutex_unlock(&dr->d->lock);
+}
+
+static void seal_now(struct efd_drain *dr)
+{
+	int rc = efd_store_seal(dr->d->store);
+	if (rc)
+		segment_lost(dr, rc);
+	else
+		segment_sealed(dr);
+}
+
+/** Written: loss records now in a block are no longer pending. */
+static void loss_written(struct efd_drain *dr, const struct rec_flow *r, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++)
+		if (r[i].kind == REC_KIND_LOSS && r[i].end_reason == REC_END_LOSS_WRITER &&
+		    r[i].eni < EFL_MAX_ENIS) {
+			struct eni_state *e = &dr->eni[r[i].eni];
+			e->lost_records = e->lost_packets = e->lost_bytes = 0;
+			e->lost_first = e->lost_last = 0;
+		}
+}
+
+static uint32_t peek_rings(struct efd_drain *dr)
+{
+	struct efd_shm *shm = &dr->d->shm;
+	uint32_t total = 0;
+
+	for (uint32_t i = 0; i < shm->n_rings; i++) {
+		dr->peeked[i] = rte_ring_dequeue_burst_elem_start(shm->rings[i], dr->buf + total,
+								  sizeof(struct rec_flow),
+								  dr->cap - total, NULL);
+		total += dr->peeked[i];
+	}
+	return total;
+}
+
+static void finish_rings(struct efd_drain *dr, bool consumed)
+{
+	struct efd_shm *shm = &dr->d->shm;
+	for (uint32_t i = 0; i < shm->n_rings; i++)
+		rte_ring_dequeue_elem_finish(shm->rings[i], consumed ? dr->peeked[i] : 0);
+}
+
+static uint32_t ring_backlog(struct efd_drain *dr)
+{
+	uint32_t n = 0;
+	for (uint32_t i = 0; i < dr->d->shm.n_rings; i++)
+		n += rte_ring_count(dr->d->shm.rings[i]);
+	return n;
+}
+
+/** Write one block; on success the peeked records leave the rings. */
+static unsigned write_block(struct efd_drain *dr, uint64_t now)
+{
+	struct efd *d = dr->d;
+	uint64_t filtered = 0, nodata = 0;
+	uint32_t peeked = peek_rings(dr);
+	uint32_t kept = process(dr, peeked, &filtered);
+	uint32_t n = add_meta(dr, kept, now, &nodata);
+
+	if (n == 0) {
+		finish_rings(dr, peeked > 0);
+		return peeked;
+	}
+	int rc = efd_store_write(d->store, dr->buf, n, &dr->dict);
+	if (rc) {
+		finish_rings(dr, false); /* they stay in the ring for the next try */
+		segment_lost(dr, rc);
+		return 0;
+	}
+	finish_rings(dr, true);
+	tally(dr, dr->buf, n);
+	loss_written(dr, dr->buf, n);
+	efd_tail_publish(d, dr->buf, kept);
+	pthread_mutex_lock(&d->lock);
+	d->ctr.records_drained += peeked;
+	d->ctr.records_filtered += filtered;
+	d->ctr.records_written += n;
+	d->ctr.nodata_records += nodata;
+	d->ctr.blocks_written++;
+	d->writer_error = false;
+	pthread_mutex_unlock(&d->lock);
+	return peeked;
+}
+
+static bool meta_due(const struct efd_drain *dr, uint64_t now)
+{
+	if (now - dr->last_nodata_ns < 100000000ULL)
+		return false;
+	for (uint32_t i = 0; i < dr->n_enis; i++) {
+		const struct eni_state *e = &dr->eni[i];
+		if (e->lost_records || (e->cfg.enabled && !e->seen &&
+		    now >= e->win_start_ns + (uint64_t)e->cfg.agg_interval_s * 1000000000ULL))
+			return true;
+	}
+	return false;
+}
+
+unsigned efd_drain_poll(struct efd_drain *dr, uint64_t now, bool force)
+{
+	unsigned total = 0;
+
+	if (now < dr->retry_after_ns && !force)
+		return 0;
+	if (efd_store_rotate_due(dr->d->store, now))
+		seal_now(dr);
+	for (int round = 0; round < 64; round++) {
+		uint32_t backlog = ring_backlog(dr);
+		bool timed = now - dr->last_flush_ns >= (uint64_t)dr->d->cfg.flush_ms * 1000000ULL;
+		if (backlog < dr->cap && !force && !timed)
+			break;
+		if (backlog == 0 && !meta_due(dr, now))
+			break;
+		unsigned n = write_block(dr, now);
+		dr->last_flush_ns = now;
+		total += n;
+		if (n == 0 || dr->d->writer_error)
+			break;
+	}
+	if (total == 0 && meta_due(dr, now))
+		write_block(dr, now);
+	return total;
+}
+
+void efd_drain_seal(struct efd_drain *dr)
+{
+	seal_now(dr);
+}

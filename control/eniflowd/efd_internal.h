@@ -1,0 +1,297 @@
+/*
+ * efd_internal.h - eniflowd's modules and the one context they share.
+ *
+ * eniflowd has two kinds of threads: the main thread (attach, drain, seal,
+ * publish config: the only one that touches DPDK shared memory for writing)
+ * and libmicrohttpd's threads (one per connection). They meet in struct efd,
+ * whose mutable parts are guarded by efd.lock; HTTP handlers hold it only
+ * to copy state out, never across I/O.
+ */
+#ifndef ENIFLOWD_EFD_INTERNAL_H
+#define ENIFLOWD_EFD_INTERNAL_H
+
+#include <stdint.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <pthread.h>
+#include <jansson.h>
+#include "record.h"
+#include "segment.h"
+#include "shm_layout.h"
+
+#define EFD_PATH_MAX 4096
+#define EFD_MAX_FLOWLOGS 4096
+#define EFD_FL_ID_LEN 24
+#define EFD_SEG_NAME_MAX 40
+
+/** A user-visible failure: a message and the JSON field / config key it concerns. */
+struct efd_err {
+	char msg[256];
+	char field[64]; /**< "" when no single field is to blame */
+	int status;     /**< HTTP status for API errors */
+};
+
+void efd_err_set(struct efd_err *e, int status, const char *field, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/** Put pre in front of e->msg (truncating). */
+void efd_err_prefix(struct efd_err *e, const char *pre);
+
+/* ------------------------------------------------------------ config */
+
+/** The config file, validated (efd_config.c). Everything downstream trusts it. */
+struct efd_config {
+	char data_dir[EFD_PATH_MAX];
+	char listen[EFD_PATH_MAX];   /**< "HOST:PORT" or "unix:/path" */
+	char token_file[EFD_PATH_MAX];
+	char token[256];             /**< read from token_file */
+	char instance[EFL_INSTANCE_MAX + 1];
+	char file_prefix[64];        /**< DPDK --file-prefix of the switch */
+	unsigned eal_lcore;          /**< our lcore for the secondary EAL */
+	uint64_t rotate_bytes;
+	uint32_t rotate_age_s;
+	uint64_t retain_age_s;       /**< 0 = keep forever (by age) */
+	uint64_t retain_bytes;       /**< 0 = no byte limit */
+	uint32_t flush_ms;           /**< write a partial block after this long */
+	uint32_t block_records;
+	uint32_t max_connections;
+	uint32_t max_per_ip;
+	uint32_t conn_timeout_s;
+	uint32_t body_max;           /**< request body cap, bytes */
+	uint32_t stream_buffer;      /**< live-tail buffer per client, bytes */
+	bool no_fsync;               /**< tests only */
+};
+
+void efd_config_defaults(struct efd_config *c);
+/** Load and validate a JSON config file. 0, or -EINVAL/-errno with err naming the field. */
+int efd_config_load(const char *path, struct efd_config *c, struct efd_err *err);
+/** Same from a JSON text (used by the file loader and tests). */
+int efd_config_parse(const char *text, size_t len, struct efd_config *c, struct efd_err *err);
+
+/* ---------------------------------------------------------- flow logs */
+
+/** One flow log as created through the API. */
+struct efd_flowlog {
+	char id[EFD_FL_ID_LEN];        /**< "fl-" + 16 hex */
+	char resource[EFL_ID_LEN];     /**< eni-…, subnet-… or vpc-… */
+	uint8_t traffic_type;          /**< enum efl_traffic_type */
+	uint16_t agg_interval_s;
+	uint32_t sample_1_in_n;
+	uint64_t created_ns;
+};
+
+/** The set of flow logs, persisted to DATA_DIR/flowlogs.json. Not locked: callers hold efd.lock. */
+struct efd_flowlogs {
+	struct efd_flowlog fl[EFD_MAX_FLOWLOGS];
+	uint32_t n;
+	char path[EFD_PATH_MAX];
+};
+
+/** ENI identity table as last read from the switch. */
+struct efd_enis {
+	uint32_t n;
+	struct efl_shm_eni eni[EFL_MAX_ENIS];
+};
+
+const char *efd_traffic_name(uint8_t t);
+/**
+ * Validate a JSON body into fl. patch: only the fields present change
+ * (resource cannot). enis (may be NULL when the switch was never seen)
+ * resolves eni-… resources. 0 or -EINVAL with err (status, field).
+ */
+int efd_fl_from_json(const json_t *body, bool patch, const struct efd_enis *enis,
+		     struct efd_flowlog *fl, struct efd_err *err);
+json_t *efd_fl_to_json(const struct efd_flowlog *fl);
+/** Load DATA_DIR/flowlogs.json (absent file = empty set). 0 or -errno, err names the problem. */
+int efd_fls_load(struct efd_flowlogs *s, const char *data_dir, struct efd_err *err);
+/** Write the set atomically (temp file, fsync, rename, fsync dir). 0 or -errno. */
+int efd_fls_save(const struct efd_flowlogs *s);
+/** Add fl (gets a fresh id). -EEXIST if the resource already has one (err filled). */
+int efd_fls_add(struct efd_flowlogs *s, struct efd_flowlog *fl, struct efd_err *err);
+struct efd_flowlog *efd_fls_find(struct efd_flowlogs *s, const char *id);
+int efd_fls_remove(struct efd_flowlogs *s, const char *id);
+/**
+ * The config the dataplane should apply to ENI e: the most specific flow log
+ * (ENI over subnet over VPC) wins. Returns that flow log or NULL (disabled);
+ * fills cfg either way.
+ */
+const struct efd_flowlog *efd_fls_effective(const struct efd_flowlogs *s,
+					    const struct efl_shm_eni *e, struct efl_eni_cfg *cfg);
+
+/* -------------------------------------------------------------- store */
+
+/** One sealed segment in the catalog. */
+struct efd_segment {
+	char name[EFD_SEG_NAME_MAX];
+	char path[EFD_PATH_MAX];
+	uint64_t size;
+	uint64_t records;
+	uint64_t min_ns, max_ns;
+	uint64_t created_ns;
+	uint32_t n_enis;
+	char (*eni_ids)[SEG_ID_LEN]; /**< ENIs present in the segment's blocks */
+};
+
+struct efd_store;
+struct efd;
+
+/** Open the store: recover partial files, build the catalog, pick the next seq. NULL+errno. */
+struct efd_store *efd_store_open(struct efd *d);
+void efd_store_close(struct efd_store *s);
+/**
+ * Append n (<= block_records) records as one whole LZ4 block frame. On
+ * -errno the open segment was dropped whole (the caller accounts it as loss).
+ */
+int efd_store_write(struct efd_store *s, const struct rec_flow *recs, size_t n,
+		    const struct seg_header_info *dict);
+/** Seal the open segment if any. 0, or -errno: it was dropped (caller accounts loss). */
+int efd_store_seal(struct efd_store *s);
+/** True when the open segment is due for rotation (size or age). */
+bool efd_store_rotate_due(const struct efd_store *s, uint64_t now);
+/** Periodic: retention by age and bytes. */
+void efd_store_tick(struct efd_store *s, uint64_t now_ns);
+/** JSON list of sealed segments overlapping [since, until] (0 = open). New reference. */
+json_t *efd_store_list(struct efd_store *s, uint64_t since_ns, uint64_t until_ns);
+/** Path and size of a sealed segment by strict name. -EINVAL bad name, -ENOENT unknown. */
+int efd_store_lookup(struct efd_store *s, const char *name, char *path, size_t len, uint64_t *size);
+int efd_store_delete(struct efd_store *s, const char *name);
+bool efd_seg_name_valid(const char *name);
+
+/* ------------------------------------------------------------- stream */
+
+struct efd_tail;
+/** Register a live-tail client for ENI index eni (UINT32_MAX = all). */
+struct efd_tail *efd_tail_open(struct efd *d, uint32_t eni);
+void efd_tail_close(struct efd *d, struct efd_tail *t);
+/** Copy up to max bytes of buffered NDJSON into buf, waiting up to ~1 s. -1 when cut off. */
+long efd_tail_read(struct efd_tail *t, char *buf, size_t max);
+/** Called by the drain: give records to every subscribed client. */
+void efd_tail_publish(struct efd *d, const struct rec_flow *recs, size_t n);
+
+/* ------------------------------------------------------------ counters */
+
+/** The writer's own counters (X-macro so name, help and field agree). */
+#define EFD_WRITER_COUNTERS(X) \
+	X(records_drained, "records taken from the export rings") \
+	X(records_written, "records written to segment files in whole blocks") \
+	X(records_filtered, "records dropped by a flow log's traffic-type filter") \
+	X(blocks_written, "LZ4 block frames written") \
+	X(segments_sealed, "segments sealed") \
+	X(segment_seal_errors, "segments whose seal failed (left for recovery)") \
+	X(write_errors, "failed writes (ENOSPC, EIO, ...)") \
+	X(records_lost_writer, "records lost because the writer failed") \
+	X(packets_lost_writer, "packets in records lost by the writer") \
+	X(bytes_lost_writer, "bytes in records lost by the writer") \
+	X(loss_records_written, "REC_END_LOSS_WRITER records written") \
+	X(nodata_records, "no-data records added") \
+	X(recovered_files, "partial files recovered") \
+	X(segments_deleted, "segments removed by API or retention") \
+	X(attaches, "times the daemon attached to a switch") \
+	X(tail_clients_cut, "live-tail clients cut off for being slow")
+
+struct efd_counters {
+#define EFD_X(name, help) uint64_t name;
+	EFD_WRITER_COUNTERS(EFD_X)
+#undef EFD_X
+};
+
+/* --------------------------------------------------------------- attach */
+
+/** What the attach module mapped; all NULL while detached. */
+struct efd_shm {
+	struct efl_shm_header *hdr;
+	struct efl_shm_eni *enis;
+	struct efl_shm_cfg *cfg;
+	struct efl_shm_stats *stats;
+	struct rte_ring *rings[EFL_MAX_LCORES];
+	uint32_t n_rings;
+};
+
+/** Whether the DPDK primary looks alive (runtime config file locked by a process). */
+bool efd_primary_present(const struct efd_config *c);
+/** rte_eal_init as secondary + map memzones and rings. 0 or -errno (logged). */
+int efd_attach(struct efd *d);
+/** True while the primary is alive and its heartbeat fresh. */
+bool efd_primary_alive(struct efd *d);
+
+/* ---------------------------------------------------------------- drain */
+
+struct efd_drain;
+struct efd_drain *efd_drain_create(struct efd *d);
+void efd_drain_destroy(struct efd_drain *dr);
+/** One pass over every ring; returns records drained. */
+unsigned efd_drain_poll(struct efd_drain *dr, uint64_t now_ns, bool force_flush);
+/** Seal the open segment, accounting it as loss if that fails (shutdown, detach). */
+void efd_drain_seal(struct efd_drain *dr);
+/** Publish flow-log config to the dataplane if it changed. */
+void efd_publish_config(struct efd *d);
+
+/* ------------------------------------------------------------------ http */
+
+struct efd_http;
+/** Start MHD on listen_fd (created by efd_listen_socket or inherited across exec). */
+struct efd_http *efd_http_start(struct efd *d, int listen_fd);
+/** Stop MHD; returns the listening fd still open (quiesced) for re-exec, or -1. */
+int efd_http_stop(struct efd_http *h, bool keep_listen_fd);
+int efd_listen_socket(const char *listen, struct efd_err *err);
+
+/* ------------------------------------------------------------- context */
+
+struct efd {
+	struct efd_config cfg;
+	pthread_mutex_t lock;
+	/* guarded by lock */
+	struct efd_flowlogs fls;
+	struct efd_enis enis;      /**< last ENI table seen (kept while detached) */
+	bool enis_known;
+	bool attached;
+	bool writer_error;
+	char last_error[256];
+	uint64_t cfg_dirty;        /**< bumped by the API; drain publishes */
+	struct efd_counters ctr;
+	struct efd_shm shm;        /**< mapped by attach; read by stats under lock */
+	struct efd_tail *tails;    /**< live-tail clients */
+	uint64_t start_ns;
+	/* owned by the main thread */
+	struct efd_store *store;
+	struct efd_drain *drain;
+};
+
+extern volatile int efd_stop_flag;
+
+uint64_t efd_now_ns(void);
+/** One log line to stderr: "level=… event=… key=value…". */
+void efd_log(const char *level, const char *event, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* ----------------------------------------------------------- API routes */
+
+/** A parsed request handed to a route. */
+struct efd_req {
+	const char *method;
+	const char *url;
+	const char *body;
+	size_t body_len;
+	struct MHD_Connection *conn;
+};
+
+/** What a route answers: a JSON body (stolen) + status, or a ready MHD response. */
+struct efd_resp {
+	int status;
+	json_t *json;
+	struct MHD_Response *raw;
+};
+
+void efd_resp_error(struct efd_resp *r, const struct efd_err *e);
+/** Parse a body as a JSON object with bounded depth, rejecting duplicates. NULL + err. */
+json_t *efd_parse_body(const struct efd_req *q, struct efd_err *err);
+
+void api_enis_get(struct efd *d, const struct efd_req *q, struct efd_resp *r);
+void api_flowlogs(struct efd *d, const struct efd_req *q, const char *id, struct efd_resp *r);
+void api_segments(struct efd *d, const struct efd_req *q, const char *name, struct efd_resp *r);
+void api_stats_get(struct efd *d, const struct efd_req *q, struct efd_resp *r);
+void api_metrics_get(struct efd *d, const struct efd_req *q, struct efd_resp *r);
+void api_health_get(struct efd *d, const struct efd_req *q, struct efd_resp *r);
+void api_stream_get(struct efd *d, const struct efd_req *q, struct efd_resp *r);
+
+#endif /* ENIFLOWD_EFD_INTERNAL_H */

@@ -1,0 +1,232 @@
+/*
+ * efd_main.c - eniflowd: command line, start-up and the main loop.
+ *
+ * The main thread waits for the switch, attaches, then loops: publish
+ * flow-log config, drain the rings into blocks, rotate, apply retention.
+ * The API runs in libmicrohttpd's threads from the first second, switch or
+ * not. When the switch goes away the daemon seals what it holds and
+ * re-execs itself (a process can run rte_eal_init only once), handing the
+ * listening socket to the new image in EFD_LISTEN_FD so clients never see
+ * the API vanish.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include <rte_eal.h>
+#include "efd_internal.h"
+
+volatile int efd_stop_flag;
+
+uint64_t efd_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+void efd_log(const char *level, const char *event, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+	int n = snprintf(line, sizeof(line), "eniflowd level=%s event=%s ", level, event);
+
+	va_start(ap, fmt);
+	vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "%s\n", line);
+}
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	efd_stop_flag = 1;
+}
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: eniflowd --config FILE [--instance NAME]\n"
+			"  Serves the eniflow REST API and drains eniflow-vswitch's flow records\n"
+			"  into segment files. See docs/operations.md.\n");
+}
+
+static int parse_args(int argc, char **argv, struct efd_config *c)
+{
+	const char *config = NULL, *instance = NULL;
+	struct efd_err err;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+			config = argv[++i];
+		else if (strcmp(argv[i], "--instance") == 0 && i + 1 < argc)
+			instance = argv[++i];
+		else {
+			usage();
+			return -EINVAL;
+		}
+	}
+	if (config == NULL) {
+		usage();
+		return -EINVAL;
+	}
+	if (efd_config_load(config, c, &err) != 0) {
+		fprintf(stderr, "eniflowd: config: %s\n", err.msg);
+		return -EINVAL;
+	}
+	if (instance) {
+		if (strlen(instance) > EFL_INSTANCE_MAX || !*instance ||
+		    strspn(instance, "abcdefghijklmnopqrstuvwxyz0123456789_") != strlen(instance)) {
+			fprintf(stderr, "eniflowd: --instance: 1..%d characters of [a-z0-9_]\n",
+				EFL_INSTANCE_MAX);
+			return -EINVAL;
+		}
+		snprintf(c->instance, sizeof(c->instance), "%s", instance);
+	}
+	return 0;
+}
+
+/** The listening socket: inherited across re-exec, or made from the config. */
+static int get_listen_fd(const struct efd_config *c)
+{
+	const char *env = getenv("EFD_LISTEN_FD");
+	struct efd_err err;
+
+	if (env) {
+		int fd = atoi(env), acc = 0;
+		socklen_t l = sizeof(acc);
+		unsetenv("EFD_LISTEN_FD");
+		if (fd > 2 && getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &l) == 0 && acc) {
+			fcntl(fd, F_SETFD, FD_CLOEXEC);
+			return fd;
+		}
+		efd_log("warn", "inherited_fd_bad", "fd=%s", env);
+	}
+	int fd = efd_listen_socket(c->listen, &err);
+	if (fd < 0)
+		fprintf(stderr, "eniflowd: %s\n", err.msg);
+	return fd;
+}
+
+static int init(struct efd *d, int argc, char **argv)
+{
+	struct efd_err err;
+
+	memset(d, 0, sizeof(*d));
+	pthread_mutex_init(&d->lock, NULL);
+	d->start_ns = efd_now_ns();
+	if (parse_args(argc, argv, &d->cfg) != 0)
+		return -EINVAL;
+	d->store = efd_store_open(d);
+	if (d->store == NULL) {
+		fprintf(stderr, "eniflowd: data_dir %s: %s\n", d->cfg.data_dir, strerror(errno));
+		return -errno;
+	}
+	if (efd_fls_load(&d->fls, d->cfg.data_dir, &err) != 0) {
+		fprintf(stderr, "eniflowd: %s\n", err.msg);
+		return -EINVAL;
+	}
+	d->drain = efd_drain_create(d);
+	return d->drain ? 0 : -ENOMEM;
+}
+
+/** Hand the listening socket to a fresh image of ourselves. Returns only on failure. */
+static void reexec(struct efd *d, struct efd_http *h, char **argv)
+{
+	char env[32];
+	int fd = efd_http_stop(h, true);
+
+	efd_store_close(d->store);
+	if (fd >= 0) {
+		fcntl(fd, F_SETFD, 0);
+		snprintf(env, sizeof(env), "%d", fd);
+		setenv("EFD_LISTEN_FD", env, 1);
+	}
+	efd_log("info", "reexec", "listen_fd=%d", fd);
+	execv("/proc/self/exe", argv);
+	efd_log("error", "reexec_failed", "err=\"%s\"", strerror(errno));
+}
+
+/** Attached: drain until the primary dies or we are told to stop. */
+static void run_attached(struct efd *d)
+{
+	uint64_t last_check = 0;
+
+	efd_publish_config(d);
+	while (!efd_stop_flag) {
+		uint64_t now = efd_now_ns();
+		efd_publish_config(d);
+		unsigned n = efd_drain_poll(d->drain, now, false);
+		efd_store_tick(d->store, now);
+		if (now - last_check >= 100000000ULL) {
+			last_check = now;
+			if (!efd_primary_alive(d)) {
+				efd_log("warn", "switch_gone", "instance=%s", d->cfg.instance);
+				break;
+			}
+		}
+		if (n == 0)
+			usleep(1000);
+	}
+	/* Our mappings keep the hugepages alive even after the primary exits,
+	 * so what it flushed at shutdown can still be drained. */
+	while (efd_drain_poll(d->drain, efd_now_ns(), true) > 0)
+		;
+	efd_drain_seal(d->drain);
+	pthread_mutex_lock(&d->lock);
+	d->attached = false;
+	memset(&d->shm, 0, sizeof(d->shm));
+	pthread_mutex_unlock(&d->lock);
+}
+
+int main(int argc, char **argv)
+{
+	static struct efd d;
+	struct sigaction sa = { .sa_handler = on_signal };
+
+	signal(SIGPIPE, SIG_IGN);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	if (init(&d, argc, argv) != 0)
+		return 2;
+	int fd = get_listen_fd(&d.cfg);
+	if (fd < 0)
+		return 2;
+	struct efd_http *h = efd_http_start(&d, fd);
+	if (h == NULL) {
+		fprintf(stderr, "eniflowd: cannot start the HTTP server on %s\n", d.cfg.listen);
+		return 2;
+	}
+	efd_log("info", "listening", "listen=%s instance=%s file_prefix=%s", d.cfg.listen,
+		d.cfg.instance, d.cfg.file_prefix);
+	while (!efd_stop_flag) {
+		efd_store_tick(d.store, efd_now_ns());
+		if (!efd_primary_present(&d.cfg)) {
+			usleep(200000);
+			continue;
+		}
+		if (efd_attach(&d) != 0) {
+			/* EAL cannot be initialised twice: start over in a fresh image. */
+			sleep(1);
+			reexec(&d, h, argv);
+			return 1;
+		}
+		run_attached(&d);
+		if (!efd_stop_flag) {
+			reexec(&d, h, argv);
+			return 1;
+		}
+	}
+	efd_log("info", "stopping", "instance=%s", d.cfg.instance);
+	efd_http_stop(h, false);
+	efd_store_close(d.store);
+	efd_drain_destroy(d.drain);
+	if (d.ctr.attaches)
+		rte_eal_cleanup();
+	return 0;
+}

@@ -1,0 +1,417 @@
+/*
+ * efd_store.c - segment files on disk: the open segment (create, append
+ * whole blocks, rotate by size and age, seal), crash recovery on start,
+ * retention by age and bytes, and the catalog of sealed segments that the
+ * API lists, serves and deletes.
+ *
+ * Layout DATA_DIR/YYYY/MM/DD/HH/<instance>-<seq>.fls (UTC hour of creation).
+ * The catalog is the only way from a segment name to a path, so an API
+ * request never chooses a file path. Write failures are the caller's to
+ * account (efd_drain.c): the store only reports them and frees the segment.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <ctype.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include "efd_internal.h"
+
+struct efd_store {
+	struct efd *d;
+	pthread_mutex_t lock;       /* guards the catalog */
+	struct efd_segment *segs;
+	size_t n, cap;
+	uint64_t next_seq;
+	/* open segment: main thread only */
+	struct seg_writer *w;
+	char w_dir[EFD_PATH_MAX];
+	char w_name[EFD_SEG_NAME_MAX];
+	uint64_t w_created_ns;
+	uint64_t last_retention_ns;
+};
+
+bool efd_seg_name_valid(const char *name)
+{
+	const char *dash = strrchr(name, '-');
+	size_t n = strlen(name);
+
+	if (dash == NULL || dash == name || dash - name > EFL_INSTANCE_MAX || n >= EFD_SEG_NAME_MAX)
+		return false;
+	for (const char *p = name; p < dash; p++)
+		if (!islower((unsigned char)*p) && !isdigit((unsigned char)*p) && *p != '_')
+			return false;
+	if (strlen(dash + 1) != 10 + strlen(SEG_SUFFIX) || strcmp(dash + 11, SEG_SUFFIX) != 0)
+		return false;
+	for (int i = 1; i <= 10; i++)
+		if (!isdigit((unsigned char)dash[i]))
+			return false;
+	return true;
+}
+
+static void seg_free(struct efd_segment *s)
+{
+	free(s->eni_ids);
+	s->eni_ids = NULL;
+}
+
+/** Read a sealed segment's index into a catalog entry. 0 or -errno (logged). */
+static int seg_describe(const char *dir, const char *name, struct efd_segment *out)
+{
+	struct seg_err err;
+	struct stat st;
+
+	memset(out, 0, sizeof(*out));
+	snprintf(out->name, sizeof(out->name), "%s", name);
+	snprintf(out->path, sizeof(out->path), "%s/%s", dir, name);
+	struct seg_reader *r = seg_reader_open(out->path, &err);
+	if (r == NULL) {
+		efd_log("warn", "segment_unreadable", "path=%s err=\"%s\"", out->path, err.msg);
+		return -EINVAL;
+	}
+	if (stat(out->path, &st) == 0)
+		out->size = (uint64_t)st.st_size;
+	const struct seg_header_info *h = seg_reader_header(r);
+	bool *present = calloc(h->n_enis + 1, sizeof(bool));
+	out->created_ns = h->created_ns;
+	out->records = seg_reader_n_records(r);
+	out->min_ns = UINT64_MAX;
+	for (uint32_t b = 0; b < seg_reader_n_blocks(r); b++) {
+		const struct seg_block_info *bi = seg_reader_block(r, b);
+		if (bi->n_records && bi->min_ns < out->min_ns)
+			out->min_ns = bi->min_ns;
+		if (bi->max_ns > out->max_ns)
+			out->max_ns = bi->max_ns;
+		for (uint32_t k = 0; k < bi->n_enis; k++)
+			for (uint32_t j = 0; j < h->n_enis; j++)
+				if (h->enis[j].index == bi->enis[k])
+					present[j] = true;
+	}
+	if (out->min_ns == UINT64_MAX)
+		out->min_ns = 0;
+	out->eni_ids = calloc(h->n_enis + 1, SEG_ID_LEN);
+	for (uint32_t j = 0; j < h->n_enis; j++)
+		if (present[j])
+			memcpy(out->eni_ids[out->n_enis++], h->enis[j].eni_id, SEG_ID_LEN);
+	free(present);
+	seg_reader_close(r);
+	return 0;
+}
+
+static void catalog_add(struct efd_store *s, struct efd_segment *seg)
+{
+	pthread_mutex_lock(&s->lock);
+	if (s->n == s->cap) {
+		s->cap = s->cap ? s->cap * 2 : 64;
+		s->segs = realloc(s->segs, s->cap * sizeof(*s->segs));
+	}
+	s->segs[s->n++] = *seg;
+	pthread_mutex_unlock(&s->lock);
+}
+
+static void note_seq(struct efd_store *s, const char *name)
+{
+	size_t il = strlen(s->d->cfg.instance);
+	if (strncmp(name, s->d->cfg.instance, il) == 0 && name[il] == '-') {
+		uint64_t seq = strtoull(name + il + 1, NULL, 10);
+		if (seq >= s->next_seq)
+			s->next_seq = seq + 1;
+	}
+}
+
+static void on_recovered(const struct seg_recovery_report *r, void *arg)
+{
+	struct efd_store *s = arg;
+	efd_log("info", "segment_recovered", "path=%s blocks=%llu records=%llu dropped_bytes=%llu "
+		"header_lost=%d", r->path, (unsigned long long)r->blocks_kept,
+		(unsigned long long)r->records_kept, (unsigned long long)r->bytes_dropped,
+		r->header_lost);
+	pthread_mutex_lock(&s->d->lock);
+	s->d->ctr.recovered_files++;
+	pthread_mutex_unlock(&s->d->lock);
+}
+
+/** One hour directory: recover partials, then catalog the sealed files. */
+static void scan_hour(struct efd_store *s, const char *dir)
+{
+	struct seg_err err;
+	struct dirent *de;
+
+	if (seg_recover_dir(dir, on_recovered, s, &err) < 0)
+		efd_log("error", "recovery_failed", "dir=%s err=\"%s\"", dir, err.msg);
+	DIR *dh = opendir(dir);
+	if (dh == NULL)
+		return;
+	while ((de = readdir(dh)) != NULL) {
+		struct efd_segment seg;
+		if (!efd_seg_name_valid(de->d_name))
+			continue;
+		note_seq(s, de->d_name);
+		if (seg_describe(dir, de->d_name, &seg) == 0)
+			catalog_add(s, &seg);
+	}
+	closedir(dh);
+}
+
+/** Walk DATA_DIR/YYYY/MM/DD/HH (numeric names of the right width only). */
+static void scan_level(struct efd_store *s, const char *dir, int level)
+{
+	static const size_t width[] = { 4, 2, 2, 2 };
+	struct dirent *de;
+	DIR *dh = opendir(dir);
+
+	if (dh == NULL)
+		return;
+	while ((de = readdir(dh)) != NULL) {
+		char sub[EFD_PATH_MAX];
+		size_t n = strlen(de->d_name);
+		if (n != width[level] || strspn(de->d_name, "0123456789") != n)
+			continue;
+		snprintf(sub, sizeof(sub), "%s/%s", dir, de->d_name);
+		if (level == 3)
+			scan_hour(s, sub);
+		else
+			scan_level(s, sub, level + 1);
+	}
+	closedir(dh);
+}
+
+struct efd_store *efd_store_open(struct efd *d)
+{
+	struct efd_store *s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return NULL;
+	s->d = d;
+	pthread_mutex_init(&s->lock, NULL);
+	if (mkdir(d->cfg.data_dir, 0750) != 0 && errno != EEXIST) {
+		int e = errno;
+		efd_log("error", "data_dir", "path=%s err=\"%s\"", d->cfg.data_dir, strerror(e));
+		free(s);
+		errno = e;
+		return NULL;
+	}
+	scan_level(s, d->cfg.data_dir, 0);
+	efd_log("info", "store_open", "data_dir=%s segments=%zu next_seq=%llu", d->cfg.data_dir,
+		s->n, (unsigned long long)s->next_seq);
+	return s;
+}
+
+static int mkdirs(char *path)
+{
+	for (char *p = path + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		int rc = mkdir(path, 0750);
+		*p = '/';
+		if (rc != 0 && errno != EEXIST)
+			return -errno;
+	}
+	return mkdir(path, 0750) != 0 && errno != EEXIST ? -errno : 0;
+}
+
+static int open_segment(struct efd_store *s, const struct seg_header_info *dict)
+{
+	struct efd_config *c = &s->d->cfg;
+	uint64_t now = efd_now_ns();
+	time_t t = (time_t)(now / 1000000000ULL);
+	struct tm tm;
+	struct seg_err err;
+	int rc;
+
+	gmtime_r(&t, &tm);
+	snprintf(s->w_dir, sizeof(s->w_dir), "%s/%04d/%02d/%02d/%02d", c->data_dir,
+		 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour);
+	rc = mkdirs(s->w_dir);
+	if (rc)
+		return rc;
+	snprintf(s->w_name, sizeof(s->w_name), "%s-%010llu%s", c->instance,
+		 (unsigned long long)s->next_seq, SEG_SUFFIX);
+	struct seg_header_info h = *dict;
+	h.created_ns = now;
+	struct seg_writer_opts o = { .block_records = c->block_records, .no_fsync = c->no_fsync };
+	s->w = seg_writer_create(s->w_dir, s->w_name, &h, &o, &err);
+	if (s->w == NULL) {
+		rc = -errno;
+		efd_log("error", "segment_create_failed", "err=\"%s\"", err.msg);
+		return rc ? rc : -EIO;
+	}
+	s->next_seq++;
+	s->w_created_ns = now;
+	return 0;
+}
+
+int efd_store_write(struct efd_store *s, const struct rec_flow *recs, size_t n,
+		    const struct seg_header_info *dict)
+{
+	struct seg_err err;
+	int rc;
+
+	if (s->w == NULL && (rc = open_segment(s, dict)) != 0)
+		return rc;
+	rc = seg_writer_append(s->w, recs, n, &err);
+	if (rc == 0)
+		rc = seg_writer_flush(s->w, &err);
+	if (rc) {
+		efd_log("error", "segment_write_failed", "segment=%s err=\"%s\"", s->w_name, err.msg);
+		/* The open segment may end in a torn frame: drop it whole; the drain
+		 * accounts its records as writer loss. */
+		seg_writer_abort(s->w);
+		s->w = NULL;
+		return rc;
+	}
+	return 0;
+}
+
+/** 0 when the open segment is sealed or there is none; -errno when sealing failed. */
+static int seal(struct efd_store *s)
+{
+	struct seg_err err;
+	struct efd_segment seg;
+	char partial[EFD_PATH_MAX + EFD_SEG_NAME_MAX + 16];
+
+	if (s->w == NULL)
+		return 0;
+	bool empty = seg_writer_records(s->w) == 0;
+	if (empty) {
+		seg_writer_abort(s->w);
+		s->w = NULL;
+		return 0;
+	}
+	int rc = seg_writer_seal(s->w, &err);
+	s->w = NULL;
+	if (rc) {
+		efd_log("error", "segment_seal_failed", "segment=%s err=\"%s\"", s->w_name, err.msg);
+		snprintf(partial, sizeof(partial), "%s/.%s.partial", s->w_dir, s->w_name);
+		unlink(partial);
+		return rc;
+	}
+	if (seg_describe(s->w_dir, s->w_name, &seg) == 0)
+		catalog_add(s, &seg);
+	return 0;
+}
+
+int efd_store_seal(struct efd_store *s)
+{
+	return seal(s);
+}
+
+bool efd_store_rotate_due(const struct efd_store *s, uint64_t now)
+{
+	return s->w && (seg_writer_bytes(s->w) >= s->d->cfg.rotate_bytes ||
+			now - s->w_created_ns >= (uint64_t)s->d->cfg.rotate_age_s * 1000000000ULL);
+}
+
+static void remove_at(struct efd_store *s, size_t i, const char *why)
+{
+	if (unlink(s->segs[i].path) == 0 || errno == ENOENT)
+		efd_log("info", "segment_deleted", "name=%s why=%s", s->segs[i].name, why);
+	seg_free(&s->segs[i]);
+	s->segs[i] = s->segs[--s->n];
+	pthread_mutex_lock(&s->d->lock);
+	s->d->ctr.segments_deleted++;
+	pthread_mutex_unlock(&s->d->lock);
+}
+
+static void retention(struct efd_store *s, uint64_t now)
+{
+	const struct efd_config *c = &s->d->cfg;
+	uint64_t total = 0;
+
+	pthread_mutex_lock(&s->lock);
+	for (size_t i = 0; i < s->n;) {
+		if (c->retain_age_s && s->segs[i].created_ns + c->retain_age_s * 1000000000ULL < now)
+			remove_at(s, i, "age");
+		else
+			total += s->segs[i++].size;
+	}
+	while (c->retain_bytes && total > c->retain_bytes && s->n > 0) {
+		size_t oldest = 0;
+		for (size_t i = 1; i < s->n; i++)
+			if (s->segs[i].created_ns < s->segs[oldest].created_ns)
+				oldest = i;
+		total -= s->segs[oldest].size;
+		remove_at(s, oldest, "bytes");
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
+void efd_store_tick(struct efd_store *s, uint64_t now)
+{
+	if (now - s->last_retention_ns >= 1000000000ULL) {
+		s->last_retention_ns = now;
+		retention(s, now);
+	}
+}
+
+json_t *efd_store_list(struct efd_store *s, uint64_t since, uint64_t until)
+{
+	json_t *arr = json_array();
+
+	pthread_mutex_lock(&s->lock);
+	for (size_t i = 0; i < s->n; i++) {
+		const struct efd_segment *g = &s->segs[i];
+		if ((since && g->max_ns < since) || (until && g->min_ns > until))
+			continue;
+		json_t *enis = json_array();
+		for (uint32_t k = 0; k < g->n_enis; k++)
+			json_array_append_new(enis, json_string(g->eni_ids[k]));
+		json_array_append_new(arr, json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:o}",
+			"name", g->name, "size", (json_int_t)g->size, "records", (json_int_t)g->records,
+			"min_ns", (json_int_t)g->min_ns, "max_ns", (json_int_t)g->max_ns,
+			"created_ns", (json_int_t)g->created_ns, "enis", enis));
+	}
+	pthread_mutex_unlock(&s->lock);
+	return arr;
+}
+
+int efd_store_lookup(struct efd_store *s, const char *name, char *path, size_t len,
+		     uint64_t *size)
+{
+	int rc = -ENOENT;
+
+	if (!efd_seg_name_valid(name))
+		return -EINVAL;
+	pthread_mutex_lock(&s->lock);
+	for (size_t i = 0; i < s->n; i++)
+		if (strcmp(s->segs[i].name, name) == 0) {
+			snprintf(path, len, "%s", s->segs[i].path);
+			*size = s->segs[i].size;
+			rc = 0;
+			break;
+		}
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+int efd_store_delete(struct efd_store *s, const char *name)
+{
+	int rc = -ENOENT;
+
+	if (!efd_seg_name_valid(name))
+		return -EINVAL;
+	pthread_mutex_lock(&s->lock);
+	for (size_t i = 0; i < s->n; i++)
+		if (strcmp(s->segs[i].name, name) == 0) {
+			remove_at(s, i, "api");
+			rc = 0;
+			break;
+		}
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+void efd_store_close(struct efd_store *s)
+{
+	if (s == NULL)
+		return;
+	seal(s);
+	for (size_t i = 0; i < s->n; i++)
+		seg_free(&s->segs[i]);
+	free(s->segs);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+}
