@@ -14,35 +14,6 @@
 #include <jansson.h>
 #include "efd_internal.h"
 
-void efd_err_set(struct efd_err *e, int status, const char *field, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (e == NULL)
-		return;
-	e->status = status;
-	snprintf(e->field, sizeof(e->field), "%s", field ? field : "");
-	va_start(ap, fmt);
-	vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
-	va_end(ap);
-}
-
-void efd_err_prefix(struct efd_err *e, const char *pre)
-{
-	char old[sizeof(e->msg)];
-	size_t pl = strlen(pre), ol;
-
-	memcpy(old, e->msg, sizeof(old));
-	ol = strnlen(old, sizeof(old) - 1);
-	if (pl > sizeof(e->msg) - 1)
-		pl = sizeof(e->msg) - 1;
-	memcpy(e->msg, pre, pl);
-	if (ol > sizeof(e->msg) - 1 - pl)
-		ol = sizeof(e->msg) - 1 - pl;
-	memcpy(e->msg + pl, old, ol);
-	e->msg[pl + ol] = '\0';
-}
-
 void efd_config_defaults(struct efd_config *c)
 {
 	memset(c, 0, sizeof(*c));
@@ -262,6 +233,8 @@ int efd_config_load(const char *path, struct efd_config *c, struct efd_err *err)
 		return rc;
 	}
 	rc = efd_config_parse(text, len, c, err);
+	if (rc == 0)
+		rc = load_token(c, err);
 	if (rc) {
 		char pre[EFD_PATH_MAX + 80];
 		snprintf(pre, sizeof(pre), "%s: %s%s", path, err->field,
@@ -269,5 +242,5 @@ int efd_config_load(const char *path, struct efd_config *c, struct efd_err *err)
 		efd_err_prefix(err, pre);
 		return rc;
 	}
-	return load_token(c, err);
+	return 0;
 }

@@ -129,7 +129,11 @@ json_t *efd_parse_body(const struct efd_req *q, struct efd_err *err)
 	json_t *j = json_loadb(q->body, q->body_len, JSON_REJECT_DUPLICATES, &je);
 	if (j == NULL) {
 		bool dup = strstr(je.text, "duplicate") != NULL;
-		efd_err_set(err, 400, "", "%s JSON at line %d column %d: %s",
+		char key[64] = "";
+		const char *q1 = dup ? strchr(je.text, '\'') : NULL;
+		if (q1 && q1[1] == '"') /* jansson: duplicate object key near '"name"' */
+			snprintf(key, sizeof(key), "%.*s", (int)strcspn(q1 + 2, "\""), q1 + 2);
+		efd_err_set(err, 400, key, "%s JSON at line %d column %d: %s",
 			    dup ? "duplicate key in" : "bad", je.line, je.column, je.text);
 		return NULL;
 	}
@@ -189,11 +193,11 @@ static void route(struct efd *d, const struct efd_req *q, struct efd_resp *r)
 		get ? api_enis_get(d, q, r) : method_not_allowed(r, m);
 	else if (strcmp(u, "/v1/flow-logs") == 0)
 		api_flowlogs(d, q, NULL, r);
-	else if (strncmp(u, "/v1/flow-logs/", 14) == 0 && u[14] && !strchr(u + 14, '/'))
+	else if (strncmp(u, "/v1/flow-logs/", 14) == 0 && u[14])
 		api_flowlogs(d, q, u + 14, r);
 	else if (strcmp(u, "/v1/segments") == 0)
 		api_segments(d, q, NULL, r);
-	else if (strncmp(u, "/v1/segments/", 13) == 0 && u[13] && !strchr(u + 13, '/'))
+	else if (strncmp(u, "/v1/segments/", 13) == 0 && u[13]) /* the name is validated there */
 		api_segments(d, q, u + 13, r);
 	else if (strcmp(u, "/v1/stats") == 0)
 		get ? api_stats_get(d, q, r) : method_not_allowed(r, m);

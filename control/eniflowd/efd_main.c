@@ -24,25 +24,6 @@
 
 volatile int efd_stop_flag;
 
-uint64_t efd_now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
-void efd_log(const char *level, const char *event, const char *fmt, ...)
-{
-	char line[1024];
-	va_list ap;
-	int n = snprintf(line, sizeof(line), "eniflowd level=%s event=%s ", level, event);
-
-	va_start(ap, fmt);
-	vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "%s\n", line);
-}
-
 static void on_signal(int sig)
 {
 	(void)sig;
