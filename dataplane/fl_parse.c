@@ -158,6 +158,12 @@ static inline void parse_ipv4(const uint8_t *ip, uint32_t len, struct fl_parsed 
 	parse_l4(ip + hlen, len - hlen, out);
 }
 
+static inline int is_ipv6_ext(uint8_t nh)
+{
+	return nh == P_HOPOPT || nh == P_ROUTING || nh == P_DSTOPTS || nh == P_FRAGMENT ||
+	       nh == P_AH;
+}
+
 /*
  * Walk the IPv6 extension-header chain from next-header nh at p (len bytes
  * left). Sets proto and the fragment flags; returns the L4 header offset from
@@ -170,7 +176,13 @@ static inline int32_t ipv6_ext_walk(const uint8_t *p, uint32_t len, uint8_t nh,
 	uint32_t off = 0, hl;
 	int i;
 
-	for (i = 0; i < FL_PARSE_MAX_EXT; i++) {
+	for (i = 0; i <= FL_PARSE_MAX_EXT; i++) {
+		if (!is_ipv6_ext(nh)) {
+			out->proto = nh; /* L4, ESP or no-next-header */
+			return (int32_t)off;
+		}
+		if (i == FL_PARSE_MAX_EXT)
+			break;
 		switch (nh) {
 		case P_HOPOPT:
 		case P_ROUTING:
@@ -178,11 +190,6 @@ static inline int32_t ipv6_ext_walk(const uint8_t *p, uint32_t len, uint8_t nh,
 			if (len - off < 2)
 				goto cut;
 			hl = ((uint32_t)p[off + 1] + 1) * 8;
-			break;
-		case P_AH:
-			if (len - off < 2)
-				goto cut;
-			hl = ((uint32_t)p[off + 1] + 2) * 4;
 			break;
 		case P_FRAGMENT:
 			if (len - off < 8)
@@ -195,9 +202,11 @@ static inline int32_t ipv6_ext_walk(const uint8_t *p, uint32_t len, uint8_t nh,
 			}
 			hl = 8;
 			break;
-		default:
-			out->proto = nh; /* L4, ESP or no-next-header */
-			return (int32_t)off;
+		default: /* P_AH */
+			if (len - off < 2)
+				goto cut;
+			hl = ((uint32_t)p[off + 1] + 2) * 4;
+			break;
 		}
 		if (hl > len - off)
 			goto cut;
