@@ -38,6 +38,10 @@
 #define FL_DEFAULT_BUDGET 256
 #define FL_DEFAULT_AGG_S 60
 #define FL_NS_PER_S 1000000000ull
+/* The aging sweep covers the whole table once per this period (bounded by
+ * aging_budget per poll), so a closed flow leaves within ~close delay +
+ * this, and a busy core sweeps only as fast as time requires. */
+#define FL_SWEEP_PERIOD_NS (250ull * 1000 * 1000)
 
 /* fl_ekey.kflags: the small key fields packed in one byte. */
 #define FL_KF_EGRESS 0x01      /* direction: REC_DIR_EGRESS */
@@ -163,6 +167,8 @@ struct fl_worker {
 	uint32_t *loss_list;          /**< ENIs with pending loss */
 	uint32_t n_loss;
 	uint32_t budget;
+	uint64_t sweep_credit;        /**< slots * ns owed to the sweep, see age_budget() */
+	uint64_t last_poll_ns;
 	uint64_t idle_ns;
 	uint64_t close_ns;
 } __rte_cache_aligned;

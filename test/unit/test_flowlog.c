@@ -508,7 +508,8 @@ static void send_one(struct fl_worker *w, const struct gflow *f, uint16_t len, u
 	rte_pktmbuf_free(m);
 }
 
-/* Poll until a full sweep is done (small caches: one call suffices). */
+/* Poll often enough at one instant to spend the sweep credit the clock
+ * step gave (a step of FL_SWEEP_PERIOD_NS or more covers the whole table). */
 static unsigned poll_all(struct fl_worker *w, uint64_t now)
 {
 	unsigned n = 0;
@@ -549,7 +550,7 @@ static void test_timeouts(void)
 	send_one(w, &f, 200, 0x10, t0 + NS);
 	n = poll_all(w, t0 + 16 * NS - 1);
 	CHECK(n == 0 && rte_ring_count(w->ring) == 0, "idle too early: %u", n);
-	poll_all(w, t0 + 16 * NS);
+	poll_all(w, t0 + 16 * NS + FL_SWEEP_PERIOD_NS); /* one sweep period late at most */
 	n = drain_recs(w->ring, r, 16);
 	CHECK(n == 1 && r[0].end_reason == REC_END_IDLE && r[0].packets == 2 && r[0].bytes == 300 &&
 		      r[0].first_ns == t0 && r[0].last_ns == t0 + NS && r[0].tcp_flags == 0x12 &&
@@ -584,7 +585,7 @@ static void test_timeouts(void)
 	send_one(w, &f, 80, 0x11, t2 + NS / 2);
 	n = poll_all(w, t2 + NS / 2 + NS - 1);
 	CHECK(n == 0, "FIN exported too early");
-	poll_all(w, t2 + NS / 2 + NS);
+	poll_all(w, t2 + NS / 2 + NS + FL_SWEEP_PERIOD_NS);
 	n = drain_recs(w->ring, r, 16);
 	CHECK(n == 1 && r[0].end_reason == REC_END_TCP_CLOSE && r[0].packets == 2 &&
 		      r[0].tcp_flags == 0x13,
@@ -592,17 +593,20 @@ static void test_timeouts(void)
 	      r[0].tcp_flags);
 	/* RST */
 	tcp_flow(&f, 4);
-	send_one(w, &f, 80, 0x10, t2);
-	send_one(w, &f, 80, 0x04, t2 + 10);
-	poll_all(w, t2 + 10 + NS);
+	uint64_t t3 = t2 + 10 * NS;
+	send_one(w, &f, 80, 0x10, t3);
+	send_one(w, &f, 80, 0x04, t3 + 10);
+	poll_all(w, t3 + 10 + NS - 1);
+	CHECK(rte_ring_count(w->ring) == 0, "RST exported too early");
+	poll_all(w, t3 + 10 + NS + FL_SWEEP_PERIOD_NS);
 	n = drain_recs(w->ring, r, 16);
 	CHECK(n == 1 && r[0].end_reason == REC_END_TCP_CLOSE && r[0].packets == 2,
 	      "RST: n %u reason %u pkts %lu", n, r[0].end_reason, r[0].packets);
 
 	/* shutdown flush */
 	tcp_flow(&f, 5);
-	send_one(w, &f, 80, 0x10, t2);
-	CHECK(fl_dp_flush(w, t2 + 1) == 0, "flush lost records");
+	send_one(w, &f, 80, 0x10, t3 + 2 * NS);
+	CHECK(fl_dp_flush(w, t3 + 2 * NS) == 0, "flush lost records");
 	n = drain_recs(w->ring, r, 16);
 	CHECK(n == 1 && r[0].end_reason == REC_END_SHUTDOWN, "flush: n %u reason %u", n,
 	      r[0].end_reason);
