@@ -232,18 +232,24 @@ static inline void fl_key_build(struct fl_lkey *lk, const struct fl_parsed *p,
 		k->dport = 0;
 		k->proto = 0;
 	}
-	k->hash = 0;
-	h = rte_hash_crc_8byte(lk->kw[0], 0x9747b28c);
-	h = rte_hash_crc_8byte(lk->kw[1], h);
-	h = rte_hash_crc_4byte(k->rule_id, h);
+	/* CRC is linear: hashing an IPv6 fold and the address it came from
+	 * would cancel bits, so IPv6 hashes the addresses instead of the folds.
+	 * A multiply-xorshift finish spreads every bit into the bucket bits. */
 	if (ipv == 2) {
 		uint64_t a[4];
 		memcpy(a, lk->src6, 32);
-		h = rte_hash_crc_8byte(a[0], h);
+		h = rte_hash_crc_8byte(a[0], 0x9747b28c);
 		h = rte_hash_crc_8byte(a[1], h);
 		h = rte_hash_crc_8byte(a[2], h);
 		h = rte_hash_crc_8byte(a[3], h);
+	} else {
+		h = rte_hash_crc_8byte(lk->kw[0], 0x9747b28c);
 	}
+	h = rte_hash_crc_8byte(lk->kw[1], h);
+	h = rte_hash_crc_4byte(k->rule_id, h);
+	h ^= h >> 16;
+	h *= 0x85ebca6bu;
+	h ^= h >> 13;
 	k->hash = h ? h : 1;
 }
 
