@@ -238,7 +238,9 @@ static uint16_t account_chunk(struct fl_worker *w, struct rte_mbuf *const *pkts,
 			filtered++;
 			continue;
 		}
-		rte_prefetch0(bucket_of(&w->cache, a.key[k].k.hash));
+		struct fl_entry *bk = bucket_of(&w->cache, a.key[k].k.hash);
+		rte_prefetch0(bk);
+		rte_prefetch0(bk + 1);
 		es->packets_accounted++;
 		es->bytes_accounted += m->pkt_len;
 		a.len[k] = m->pkt_len;
