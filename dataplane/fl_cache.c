@@ -5,8 +5,9 @@
  * Each burst goes in two passes: the first parses and hashes every packet
  * and prefetches its bucket; the second, by when the first buckets have
  * arrived from memory, updates the entries. The table is set-associative
- * (see fl_cache_internal.h): a full bucket evicts its least recently used
- * flow, exporting it, so no packet's counts are ever dropped. No malloc,
+ * (see fl_cache_internal.h): a new flow takes a free place in its bucket or
+ * in a second-choice bucket, else the first bucket's least recently used
+ * flow is exported to make room, so no packet's counts are ever dropped. No malloc,
  * lock, syscall or log happens here.
  */
 #include <errno.h>
