@@ -94,3 +94,12 @@ def libpcap_snaplen(path):
     elif len(buf) >= 20:
         snap = struct.unpack(">I", buf[16:20])[0]
     return snap if 0 < snap <= LIBPCAP_MAX_SNAPLEN else LIBPCAP_MAX_SNAPLEN
+
+
+def write_pcap(path, frames, linktype=LINKTYPE_ETHERNET):
+    """Write frames (bytes each) as a little-endian microsecond pcap, 1 µs apart."""
+    with open(path, "wb") as f:
+        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, LIBPCAP_MAX_SNAPLEN, linktype))
+        for i, fr in enumerate(frames):
+            f.write(struct.pack("<IIII", i // 1000000, i % 1000000, len(fr), len(fr)))
+            f.write(fr)

@@ -19,6 +19,9 @@ Usage: test_pcap_replay.py PCAP_REPLAY_EXE PCAP_DIR
    protocols); frames with no such header count as non-IP, keyed by the
    ethertype after the VLAN tags (0 for 802.3 length frames). Per file, the
    plugin's packets and bytes (captured length) per key must equal tshark's.
+   Captures of raw IP, Linux SLL and BSD null link types are also replayed
+   as Ethernet copies (the IP packet behind a made-up Ethernet header) so
+   their IP traffic is compared too.
    Files listed in test/unit/pcap_replay_known.tsv may differ (each line
    says why); a listed file that no longer differs is an error too, so the
    list cannot go stale.
@@ -28,12 +31,13 @@ Usage: test_pcap_replay.py PCAP_REPLAY_EXE PCAP_DIR
 """
 import collections
 import os
+import struct
 import subprocess
 import sys
 import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from pcapfile import libpcap_snaplen, read_frames  # noqa: E402
+from pcapfile import libpcap_snaplen, read_frames, write_pcap  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PORTED = {6: "tcp", 17: "udp", 136: "udplite", 132: "sctp", 33: "dccp", 1: "icmp", 58: "icmpv6"}
@@ -220,6 +224,55 @@ def tshark_expect(ether_files, counts, tmp):
     return exp, "\n".join(conv)
 
 
+# Link types whose frames are IP behind a small header: re-framed as Ethernet.
+LT_NULL, LT_RAW_OLD, LT_RAW, LT_SLL, LT_RAW4, LT_RAW6 = 0, 12, 101, 113, 228, 229
+REFRAME_MAC = bytes.fromhex("020000000001020000000002")
+
+
+def reframe(frame, linktype):
+    """The Ethernet frame a switch port would carry for one frame of an IP link type."""
+    if linktype == LT_SLL:
+        return REFRAME_MAC + frame[14:16] + frame[16:] if len(frame) >= 16 else None
+    if linktype == LT_NULL:
+        if len(frame) < 4:
+            return None
+        af = min(struct.unpack("<I", frame[:4])[0], struct.unpack(">I", frame[:4])[0])
+        et = b"\x08\x00" if af == 2 else b"\x86\xdd" if af in (24, 28, 30) else b"\x00\x00"
+        return REFRAME_MAC + et + frame[4:]
+    ver = frame[0] >> 4 if frame else 0
+    if linktype == LT_RAW4 or (linktype in (LT_RAW, LT_RAW_OLD) and ver == 4):
+        return REFRAME_MAC + b"\x08\x00" + frame
+    if linktype == LT_RAW6 or (linktype in (LT_RAW, LT_RAW_OLD) and ver == 6):
+        return REFRAME_MAC + b"\x86\xdd" + frame
+    return None
+
+
+def reframed_copies(files, tmp):
+    """Ethernet copies of the captures with an IP link type (raw IP, Linux SLL, BSD null).
+
+    Replayed in addition to the originals (which are replayed as they are),
+    so that their IP traffic is compared with tshark too. Records are cut to
+    the snap length first, as libpcap would cut them.
+    """
+    out = []
+    os.makedirs(os.path.join(tmp, "reframed"), exist_ok=True)
+    for path in files:
+        try:
+            frames = list(read_frames(path))
+        except (OSError, struct.error):
+            continue
+        if not frames or frames[0][0] not in (LT_NULL, LT_RAW_OLD, LT_RAW, LT_SLL, LT_RAW4, LT_RAW6):
+            continue
+        snap = libpcap_snaplen(path)
+        eth = [reframe(fr[:snap], lt) for lt, fr, _ in frames]
+        if any(e is None for e in eth):
+            continue  # a frame with no IP inside: leave this capture to the count check
+        dst = os.path.join(tmp, "reframed", os.path.basename(path))
+        write_pcap(dst, eth)
+        out.append(dst)
+    return out
+
+
 def load_known():
     known = {}
     with open(os.path.join(HERE, "pcap_replay_known.tsv")) as f:
@@ -254,11 +307,14 @@ def diff_keys(ours, theirs):
     return [(k, ours.get(k), theirs.get(k)) for k in keys if ours.get(k) != theirs.get(k)]
 
 
-def check_tuples(ether_files, got, exp, root):
+def check_tuples(ether_files, got, exp, root, tmp):
     """Check 2: per-file, per-5-tuple packets and bytes against tshark."""
     known, differing = load_known(), set()
     for path in ether_files:
-        rel = os.path.relpath(path, root)
+        if path.startswith(tmp):
+            rel = "reframed/" + os.path.basename(path)
+        else:
+            rel = os.path.relpath(path, root)
         d = diff_keys(dict(our_keys(got[path]["recs"])), dict(exp.get(path, {})))
         if d:
             differing.add(rel)
@@ -306,9 +362,12 @@ def main(argv):
         sys.exit(f"FAIL no files under {root}")
     counts = capinfos_counts(files)
     with tempfile.TemporaryDirectory(prefix="pcap_replay.") as tmp:
-        got = replay(exe, files, tmp)
-        check_counts(files, counts, got)
-        ether = [p for p in files if counts.get(p, ("",))[0] == "ether" and p in got]
+        reframed = reframed_copies(files, tmp)
+        counts.update(capinfos_counts(reframed))
+        got = replay(exe, files + reframed, tmp)
+        check_counts(files + reframed, counts, got)
+        ether = [p for p in files + reframed if counts.get(p, ("",))[0] == "ether" and p in got]
+        print(f"re-framed {len(reframed)} raw-IP/SLL/null captures as Ethernet for the key check")
         exp, conv = tshark_expect(ether, counts, tmp)
     other = collections.Counter(counts[p][0] if p in counts else "unknown to Wireshark"
                                 for p in files if p in got and got[p]["status"] == "ok"
@@ -316,10 +375,11 @@ def main(argv):
     print(f"non-Ethernet captures: {sum(other.values())} files ({dict(other)}), "
           f"{sum(got[p]['rx'] for p in files if p in got and p not in ether)} frames, each "
           f"accounted once as the bytes a port would hand over; their keys are not compared")
-    check_tuples(ether, got, exp, root)
+    check_tuples(ether, got, exp, root, tmp)
     check_conv(ether, got, conv)
     total = sum(g["rx"] for g in got.values())
-    print(f"pcap replay: {len(files)} files, {total} frames accounted, {len(failures)} failure(s)")
+    print(f"pcap replay: {len(files)} files (+{len(reframed)} re-framed copies), {total} frames "
+          f"accounted, {len(failures)} failure(s)")
     return 1 if failures else 0
 
 
