@@ -55,7 +55,11 @@ static inline struct fl_entry *bucket_of(const struct fl_cache *c, uint32_t hash
 static inline bool v6_addr_eq(const struct fl_entry *head, const struct fl_lkey *lk)
 {
 	const struct fl_v6tail *t = (const struct fl_v6tail *)(head + 1);
-	return memcmp(t->src, lk->src6, 16) == 0 && memcmp(t->dst, lk->dst6, 16) == 0;
+	uint64_t a[4], b[4];
+
+	memcpy(a, t->src, 32);
+	memcpy(b, lk->src6, 32);
+	return ((a[0] ^ b[0]) | (a[1] ^ b[1]) | (a[2] ^ b[2]) | (a[3] ^ b[3])) == 0;
 }
 
 /* Find the live entry of lk (sampled 1-in-n) in bucket b, or NULL. */
@@ -234,8 +238,9 @@ static uint16_t account_chunk(struct fl_worker *w, struct rte_mbuf *const *pkts,
 			filtered++;
 			continue;
 		}
-		rte_prefetch0(bucket_of(&w->cache, a.key[k].k.hash));
-		rte_prefetch0((const char *)bucket_of(&w->cache, a.key[k].k.hash) + 128);
+		struct fl_entry *bk = bucket_of(&w->cache, a.key[k].k.hash);
+		rte_prefetch0(bk);
+		rte_prefetch0(bk + 1);
 		es->packets_accounted++;
 		es->bytes_accounted += m->pkt_len;
 		a.len[k] = m->pkt_len;

@@ -168,6 +168,32 @@ static unsigned age_slice(struct fl_worker *w, uint64_t now, uint32_t budget)
 	return exported;
 }
 
+/*
+ * Slots to inspect in this poll: the table once per FL_SWEEP_PERIOD_NS, in
+ * proportion to the time since the last poll, at most aging_budget per poll.
+ * Unspent time carries over up to one whole table, so after a pause (or a
+ * test clock jump) the next polls catch up at aging_budget each, while a
+ * busy core polling every few microseconds inspects a slot or two per poll.
+ */
+static uint32_t age_budget(struct fl_worker *w, uint64_t now)
+{
+	uint64_t n_slots = (uint64_t)w->cache.n_buckets * FL_WAYS;
+	uint64_t dt = now > w->last_poll_ns ? now - w->last_poll_ns : 0;
+	uint64_t cap = n_slots * FL_SWEEP_PERIOD_NS;
+
+	w->last_poll_ns = now;
+	if (dt > FL_SWEEP_PERIOD_NS)
+		dt = FL_SWEEP_PERIOD_NS;
+	w->sweep_credit += n_slots * dt;
+	if (w->sweep_credit > cap)
+		w->sweep_credit = cap;
+	uint64_t n = w->sweep_credit / FL_SWEEP_PERIOD_NS;
+	if (n > w->budget)
+		n = w->budget;
+	w->sweep_credit -= n * FL_SWEEP_PERIOD_NS;
+	return (uint32_t)n;
+}
+
 unsigned fl_dp_poll(struct fl_worker *w, uint64_t now_ns)
 {
 	uint64_t t0 = rte_rdtsc();
@@ -175,8 +201,9 @@ unsigned fl_dp_poll(struct fl_worker *w, uint64_t now_ns)
 
 	fl_cfg_refresh(w);
 	n = fl_loss_drain(w);
-	if (w->cache.n_live > 0)
-		n += age_slice(w, now_ns, w->budget);
+	uint32_t budget = age_budget(w, now_ns);
+	if (w->cache.n_live > 0 && budget > 0)
+		n += age_slice(w, now_ns, budget);
 	n += fl_loss_drain(w);
 	uint64_t dt = rte_rdtsc() - t0;
 	w->ls->poll_calls++;
