@@ -258,6 +258,11 @@ static uint16_t account_chunk(struct fl_worker *w, struct rte_mbuf *const *pkts,
 		struct fl_entry *bk = bucket_of(&w->cache, a.key[k].k.hash);
 		rte_prefetch0(bk);
 		rte_prefetch0(bk + 1);
+		if ((a.key[k].k.kflags & FL_KF_IPV_MASK) == FL_KF_IPV6) {
+			/* a v6 flow may be the second pair: head and tail */
+			rte_prefetch0(bk + 2);
+			rte_prefetch0(bk + 3);
+		}
 		es->packets_accounted++;
 		es->bytes_accounted += m->pkt_len;
 		a.len[k] = m->pkt_len;
