@@ -36,7 +36,7 @@ static void runtime_config_path(const struct efd_config *c, char *buf, size_t le
 bool efd_primary_present(const struct efd_config *c)
 {
 	char path[EFD_PATH_MAX];
-	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_len = sizeof(void *) };
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_len = 0 }; /* whole file: the primary locks a field range */
 
 	runtime_config_path(c, path, sizeof(path));
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
