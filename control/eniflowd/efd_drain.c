@@ -27,7 +27,7 @@
 struct eni_state {
 	struct efl_eni_cfg cfg;        /**< effective config last published */
 	uint64_t win_start_ns;         /**< current no-data window */
-	bool seen;                     /**< a record arrived in this window */
+	uint64_t win_accounted;        /**< dataplane packets_accounted when it began */
 	/* what the open segment holds for this ENI, for loss accounting */
 	uint64_t seg_records, seg_packets, seg_bytes, seg_first, seg_last;
 	/* writer loss not yet written as a LOSS record */
@@ -107,6 +107,15 @@ static bool refresh_enis(struct efd_drain *dr)
 	return true;
 }
 
+/** The dataplane's packets_accounted for ENI i, summed over workers. */
+static uint64_t accounted(const struct efd *d, uint32_t i)
+{
+	uint64_t n = 0;
+	for (uint32_t w = 0; w < d->shm.hdr->n_workers; w++)
+		n += efl_stats_eni(d->shm.stats, w, i)->packets_accounted;
+	return n;
+}
+
 void efd_publish_config(struct efd *d)
 {
 	struct efd_drain *dr = d->drain;
@@ -126,7 +135,7 @@ void efd_publish_config(struct efd *d)
 			efl_cfg_write(d->shm.cfg, i, &want);
 		if (want.enabled && !dr->eni[i].cfg.enabled) {
 			dr->eni[i].win_start_ns = now;
-			dr->eni[i].seen = false;
+			dr->eni[i].win_accounted = accounted(d, i);
 		}
 		dr->eni[i].cfg = want;
 	}
@@ -143,7 +152,7 @@ static bool wanted(const struct efd_drain *dr, const struct rec_flow *r)
 	       (t == EFL_TRAFFIC_ACCEPT) == (r->verdict == REC_VERDICT_ACCEPT);
 }
 
-/** Filter in place, mark ENIs as seen; returns the records kept. */
+/** Filter in place; returns the records kept. */
 static uint32_t process(struct efd_drain *dr, uint32_t n, uint64_t *filtered)
 {
 	uint32_t k = 0;
@@ -153,8 +162,6 @@ static uint32_t process(struct efd_drain *dr, uint32_t n, uint64_t *filtered)
 			(*filtered)++;
 			continue;
 		}
-		if (r->eni < EFL_MAX_ENIS)
-			dr->eni[r->eni].seen = true;
 		if (k != i)
 			dr->buf[k] = *r;
 		k++;
@@ -192,7 +199,10 @@ static uint32_t add_meta(struct efd_drain *dr, uint32_t n, uint64_t now, uint64_
 		uint64_t win = (uint64_t)e->cfg.agg_interval_s * 1000000000ULL;
 		if (!nodata_pass || !e->cfg.enabled || now < e->win_start_ns + win)
 			continue;
-		if (!e->seen) {
+		/* No data = the dataplane accounted nothing for this ENI in the
+		 * window (its counter, not the records, which arrive later). */
+		uint64_t acc = accounted(dr->d, i);
+		if (acc == e->win_accounted) {
 			struct rec_flow *r = &dr->buf[n++];
 			init_meta_rec(r, i, REC_KIND_NODATA);
 			r->sample_1_in_n = e->cfg.sample_1_in_n;
@@ -201,7 +211,7 @@ static uint32_t add_meta(struct efd_drain *dr, uint32_t n, uint64_t now, uint64_
 			(*nodata)++;
 		}
 		e->win_start_ns += win * ((now - e->win_start_ns) / win);
-		e->seen = false;
+		e->win_accounted = acc;
 	}
 	return n;
 }
@@ -361,7 +371,7 @@ static bool meta_due(const struct efd_drain *dr, uint64_t now)
 		return false;
 	for (uint32_t i = 0; i < dr->n_enis; i++) {
 		const struct eni_state *e = &dr->eni[i];
-		if (e->lost_records || (e->cfg.enabled && !e->seen &&
+		if (e->lost_records || (e->cfg.enabled &&
 		    now >= e->win_start_ns + (uint64_t)e->cfg.agg_interval_s * 1000000000ULL))
 			return true;
 	}

@@ -109,6 +109,8 @@ if sg["enis"][1]["accept_records"] or not sg["enis"][1]["reject_records"]:
 c = sg["enis"][2]
 if c["accept_records"] or c["reject_records"] or c["nodata"] or dp["enis"][2]["packets_accounted"]:
     bad.append("eni-c (no flow log) has records or accounted packets")
+if sg["enis"][0]["nodata"] or sg["enis"][1]["nodata"]:
+    bad.append("NODATA records for ENIs that had traffic in every window")
 if sg["bad_files"]:
     bad.append("%d segments fail verify" % sg["bad_files"])
 for b in bad:
