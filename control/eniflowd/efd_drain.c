@@ -264,7 +264,8 @@ static void segment_lost(struct efd_drain *dr, int rc)
 	d->writer_error = true;
 	snprintf(d->last_error, sizeof(d->last_error), "segment write failed: %s", strerror(-rc));
 	pthread_mutex_unlock(&d->lock);
-	efd_log("error", "writer_loss", "records=%llu packets=%llu bytes=%llu err=\"%s\"",
+	if (recs)
+		efd_log("error", "writer_loss", "records=%llu packets=%llu bytes=%llu err=\"%s\"",
 		(unsigned long long)recs, (unsigned long long)pk, (unsigned long long)by,
 		strerror(-rc));
 	dr->retry_after_ns = efd_now_ns() + 1000000000ULL;

@@ -7,11 +7,16 @@
 # REJECT-only ENI has only REJECT records (all with a rule id), the ENI
 # without a flow log has none, the switch's exit is survived by a re-exec,
 # and segments download (whole and by Range) and delete through the API.
-# usage: daemon_drain.sh ENIFLOWD LOADGEN SEGSUM
+# Mode diskfull instead fills a small tmpfs data dir mid-run: the daemon
+# must report it (health, metrics, log), account what it could not write as
+# REC_END_LOSS_WRITER records, recover once space returns, and leave no
+# corrupt file; the same conservation check then holds.
+# usage: daemon_drain.sh ENIFLOWD LOADGEN SEGSUM [kill|diskfull]
 set -u
 EFD=${1:?eniflowd}
 LOADGEN=${2:?efd_loadgen}
 SEGSUM=${3:?efd_segsum}
+MODE=${4:-kill}
 PY=$(command -v /usr/bin/python3 || command -v python3)
 TMP=$(mktemp -d /tmp/efd_drain.XXXXXX)
 PREFIX=efd_drain_$$
@@ -20,6 +25,7 @@ cleanup() {
 	[ -n "$LPID" ] && kill "$LPID" 2>/dev/null && wait "$LPID" 2>/dev/null
 	[ -n "$EPID" ] && kill "$EPID" 2>/dev/null && wait "$EPID" 2>/dev/null
 	rm -f /dev/hugepages/"${PREFIX}"map_*
+	mountpoint -q "$TMP/data" && umount "$TMP/data"
 	rm -rf "/var/run/dpdk/$PREFIX" "$TMP"
 }
 trap cleanup EXIT
@@ -29,13 +35,16 @@ die() {
 	exit 1
 }
 
+# diskfull: keep one segment open so the full disk hits a segment with content
+ROTATE=2
+[ "$MODE" = diskfull ] && ROTATE=60
 PORT=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 TOKEN=draintest-$$-0123456789abcdef
 echo "$TOKEN" >"$TMP/token"
 cat >"$TMP/cfg.json" <<EOF
 {"data_dir": "$TMP/data", "listen": "127.0.0.1:$PORT", "token_file": "$TMP/token",
  "instance": "dr", "file_prefix": "$PREFIX", "eal_lcore": 1, "block_records": 512,
- "rotate_age_s": 2, "flush_ms": 100}
+ "rotate_age_s": $ROTATE, "flush_ms": 100}
 EOF
 BASE=http://127.0.0.1:$PORT
 health_is() { curl -s "$BASE/v1/health" | grep -q "\"switch\":\"$1\""; }
@@ -51,6 +60,10 @@ start_efd() {
 	wait_for 5 curl -sf "$BASE/v1/health" -o /dev/null || die "eniflowd did not come up"
 }
 
+if [ "$MODE" = diskfull ]; then
+	mkdir "$TMP/data"
+	mount -t tmpfs -o size=4m tmpfs "$TMP/data" || die "cannot mount a tmpfs"
+fi
 start_efd
 "$LOADGEN" dr "$PREFIX" 8 100000 >"$TMP/dp.json" 2>"$TMP/lg.err" &
 LPID=$!
@@ -62,11 +75,24 @@ for body in '{"resource":"eni-a","traffic_type":"ALL","aggregation_interval_s":1
 	[ "$code" = 201 ] || die "create flow log $body: $code"
 done
 sleep 2.5
-kill -9 "$EPID"
-wait "$EPID" 2>/dev/null
-EPID=
-sleep 1
-start_efd
+if [ "$MODE" = kill ]; then
+	kill -9 "$EPID"
+	wait "$EPID" 2>/dev/null
+	EPID=
+	sleep 1
+	start_efd
+else
+	dd if=/dev/zero of="$TMP/data/filler" bs=64k 2>/dev/null
+	wait_for 5 eval 'curl -s "$BASE/v1/health" | grep -q "\"writer\":\"error\""' ||
+		die "health does not report the full disk"
+	curl -s "$BASE/metrics" | grep -q '^eniflowd_writer_error 1$' || die "metrics: no writer_error 1"
+	curl -s "$BASE/metrics" | grep -q '^eniflowd_write_errors [1-9]' || die "metrics: no write_errors"
+	grep -q 'event=segment_write_failed\|event=segment_create_failed' "$TMP/log" || die "no log line"
+	sleep 1
+	rm "$TMP/data/filler"
+	wait_for 5 eval 'curl -s "$BASE/v1/health" | grep -q "\"writer\":\"ok\""' ||
+		die "writer did not recover after space returned"
+fi
 wait "$LPID" || die "loadgen failed: $(cat "$TMP/lg.err")"
 LPID=
 # the switch is gone: eniflowd drains what is left, seals, re-execs
@@ -83,7 +109,7 @@ ONDISK=$(find "$TMP/data" -name '*.fls' | wc -l)
 [ "$(ls "$TMP"/dl | wc -l)" = "$ONDISK" ] || die "listed $(ls "$TMP"/dl | wc -l) segments, $ONDISK on disk"
 "$SEGSUM" "$TMP"/dl/*.fls >"$TMP/seg.json" 2>"$TMP/segsum.err" || die "segsum: $(cat "$TMP/segsum.err")"
 
-"$PY" - "$TMP/dp.json" "$TMP/seg.json" <<'EOF' || die "records do not match the dataplane's counters"
+"$PY" - "$TMP/dp.json" "$TMP/seg.json" "$MODE" <<'EOF' || die "records do not match the dataplane's counters"
 import json, sys
 dp = json.load(open(sys.argv[1]))
 sg = json.load(open(sys.argv[2]))
@@ -111,6 +137,11 @@ if c["accept_records"] or c["reject_records"] or c["nodata"] or dp["enis"][2]["p
     bad.append("eni-c (no flow log) has records or accounted packets")
 if sg["enis"][0]["nodata"] or sg["enis"][1]["nodata"]:
     bad.append("NODATA records for ENIs that had traffic in every window")
+if sys.argv[3] == "diskfull":
+    lw = sum(s["loss_writer_packets"] for s in sg["enis"])
+    print("writer loss packets:", lw)
+    if lw == 0:
+        bad.append("disk full: no REC_END_LOSS_WRITER packets reported")
 if sg["bad_files"]:
     bad.append("%d segments fail verify" % sg["bad_files"])
 for b in bad:
