@@ -66,20 +66,21 @@ struct vs_policy {
 static void field_defs(struct rte_acl_config *bc, int v6)
 {
 	struct rte_acl_field_def *d = bc->defs;
-	uint32_t n = 0, in = 1;
-	d[n++] = (struct rte_acl_field_def){.type = RTE_ACL_FIELD_TYPE_BITMASK, .size = 1,
+	uint8_t n = 0, in = 1;
+	d[n] = (struct rte_acl_field_def){.type = RTE_ACL_FIELD_TYPE_BITMASK, .size = 1,
 		.field_index = F_PROTO, .input_index = 0, .offset = 0};
-	d[n++] = (struct rte_acl_field_def){.type = RTE_ACL_FIELD_TYPE_MASK, .size = 4,
+	n++;
+	d[n] = (struct rte_acl_field_def){.type = RTE_ACL_FIELD_TYPE_MASK, .size = 4,
 		.field_index = F_SCOPE, .input_index = in++, .offset = 4};
-	for (int i = 0; i < (v6 ? 4 : 1); i++)
-		d[n++] = (struct rte_acl_field_def){.type = RTE_ACL_FIELD_TYPE_MASK, .size = 4,
-			.field_index = (uint8_t)n, .input_index = (uint8_t)in++,
-			.offset = (uint32_t)(8 + 4 * i)};
+	n++;
+	for (int i = 0; i < (v6 ? 4 : 1); i++, n++)
+		d[n] = (struct rte_acl_field_def){.type = RTE_ACL_FIELD_TYPE_MASK, .size = 4,
+			.field_index = n, .input_index = in++, .offset = (uint32_t)(8 + 4 * i)};
 	uint32_t po = v6 ? offsetof(struct vs_key6, sport) : offsetof(struct vs_key4, sport);
-	d[n++] = (struct rte_acl_field_def){.type = RTE_ACL_FIELD_TYPE_RANGE, .size = 2,
-		.field_index = (uint8_t)n, .input_index = (uint8_t)in, .offset = po};
-	d[n++] = (struct rte_acl_field_def){.type = RTE_ACL_FIELD_TYPE_RANGE, .size = 2,
-		.field_index = (uint8_t)n, .input_index = (uint8_t)in, .offset = po + 2};
+	/* Both ports share one 4-byte input group. */
+	for (int i = 0; i < 2; i++, n++)
+		d[n] = (struct rte_acl_field_def){.type = RTE_ACL_FIELD_TYPE_RANGE, .size = 2,
+			.field_index = n, .input_index = in, .offset = po + 2 * (uint32_t)i};
 	bc->num_fields = n;
 	bc->num_categories = 1;
 }
