@@ -86,11 +86,26 @@ static void account(struct vs_worker *w, struct rte_mbuf *const *pkts, const str
 	fl_dp_account_burst(w->fl, pkts, meta, n, now);
 }
 
-static void reject(struct vs_worker *w, uint32_t eni, struct rte_mbuf *m)
+static void reject(struct vs_worker *w, const struct vs_check *c, const struct vs_verdict *v,
+		   struct rte_mbuf *m)
 {
-	struct efl_eni_switch_stats *s = &w->sw_stats[eni];
+	struct efl_eni_switch_stats *s = &w->sw_stats[c->eni];
+	uint64_t key = vs_rej_key(c->eni, c->dir, v->layer, v->rule_id);
+	uint32_t i = (uint32_t)((key * 0x9e3779b97f4a7c15ULL) >> 56) & (VS_REJ_SLOTS - 1);
 	s->rejected_packets++;
 	s->rejected_bytes += m->pkt_len;
+	for (uint32_t n = 0; n < VS_REJ_SLOTS; n++, i = (i + 1) & (VS_REJ_SLOTS - 1)) {
+		struct vs_rej_slot *r = &w->rej[i];
+		if (r->key == 0)
+			__atomic_store_n(&r->key, key, __ATOMIC_RELEASE);
+		if (r->key == key) {
+			r->packets++;
+			r->bytes += m->pkt_len;
+			rte_pktmbuf_free(m);
+			return;
+		}
+	}
+	w->rej_overflow++;
 	rte_pktmbuf_free(m);
 }
 
@@ -109,11 +124,10 @@ static void ingress_flush(struct vs_worker *w, struct burst *b)
 		pk[i] = b->pkts[b->chk_pkt[i]];
 	account(w, pk, b->chk, v, n, b->now);
 	for (uint16_t i = 0; i < n; i++) {
-		uint32_t eni = b->chk[i].eni;
 		if (v[i].verdict == REC_VERDICT_REJECT)
-			reject(w, eni, pk[i]);
+			reject(w, &b->chk[i], &v[i], pk[i]);
 		else
-			port_send(w, (uint16_t)sw->cfg->eni_port[eni], pk[i]);
+			port_send(w, (uint16_t)sw->cfg->eni_port[b->chk[i].eni], pk[i]);
 	}
 	b->n_chk = 0;
 }
@@ -169,7 +183,7 @@ static void egress(struct vs_worker *w, struct burst *b, uint16_t n, int32_t src
 	account(w, b->pkts, chk, v, n, b->now);
 	for (uint16_t i = 0; i < n; i++)
 		if (v[i].verdict == REC_VERDICT_REJECT) {
-			reject(w, (uint32_t)src, b->pkts[i]);
+			reject(w, &chk[i], &v[i], b->pkts[i]);
 			b->pkts[i] = NULL;
 		}
 }

@@ -17,6 +17,20 @@ struct vs_mac_slot {
 	int32_t eni;    /* -1 = empty */
 };
 
+#define VS_REJ_SLOTS 256 /* distinct (ENI, direction, layer, rule) rejects kept */
+
+/* Rejects by deciding rule: filled on the (rare) reject path only. */
+struct vs_rej_slot {
+	uint64_t key;      /* 0 = empty; see vs_rej_key() */
+	uint64_t packets;
+	uint64_t bytes;
+};
+
+static inline uint64_t vs_rej_key(uint32_t eni, uint8_t dir, uint8_t layer, uint32_t rule)
+{
+	return 1ull << 63 | (uint64_t)eni << 40 | (uint64_t)dir << 36 | (uint64_t)layer << 32 | rule;
+}
+
 struct vs_worker {
 	struct vs_switch *sw;
 	struct fl_worker *fl;
@@ -27,6 +41,8 @@ struct vs_worker {
 	struct rte_mbuf *txb[VS_MAX_PORTS][VS_BURST];
 	struct efl_eni_switch_stats *sw_stats; /* [EFL_MAX_ENIS] of this worker */
 	struct vs_worker_stats st;
+	uint64_t rej_overflow;  /* rejects that found the table full */
+	struct vs_rej_slot rej[VS_REJ_SLOTS];
 } __rte_cache_aligned;
 
 struct vs_switch {

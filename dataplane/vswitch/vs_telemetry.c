@@ -171,6 +171,53 @@ static int cmd_workers(const char *cmd, const char *params, struct rte_tel_data 
 	return 0;
 }
 
+/* Rejects summed over workers, one entry per (ENI, direction, layer, rule). */
+static int cmd_rejects(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	static struct vs_rej_slot sum[VS_REJ_SLOTS * 2];
+	uint32_t n = 0;
+	uint64_t overflow = 0;
+	(void)cmd;
+	(void)params;
+	for (uint32_t w = 0; w < g_sw->n_workers; w++) {
+		const struct vs_worker *wk = g_sw->workers[w];
+		overflow += wk->rej_overflow;
+		for (uint32_t i = 0; i < VS_REJ_SLOTS; i++) {
+			uint64_t key = __atomic_load_n(&wk->rej[i].key, __ATOMIC_ACQUIRE);
+			uint32_t j;
+			if (key == 0)
+				continue;
+			for (j = 0; j < n && sum[j].key != key; j++)
+				;
+			if (j == n) {
+				if (n == RTE_DIM(sum))
+					continue;
+				sum[n++] = (struct vs_rej_slot){.key = key};
+			}
+			sum[j].packets += wk->rej[i].packets;
+			sum[j].bytes += wk->rej[i].bytes;
+		}
+	}
+	static const char *const names[] = {"eni_index", "direction", "layer", "rule",
+					    "packets", "bytes"};
+	rte_tel_data_start_dict(d);
+	for (size_t k = 0; k < RTE_DIM(names); k++) {
+		struct rte_tel_data *a = rte_tel_data_alloc();
+		if (a == NULL)
+			return -ENOMEM;
+		rte_tel_data_start_array(a, RTE_TEL_U64_VAL);
+		for (uint32_t j = 0; j < n; j++) {
+			uint64_t key = sum[j].key;
+			const uint64_t v[] = {(key >> 40) & 0xfff, (key >> 36) & 0xf, (key >> 32) & 0xf,
+					      key & 0xffffffff, sum[j].packets, sum[j].bytes};
+			rte_tel_data_add_array_u64(a, v[k]);
+		}
+		rte_tel_data_add_dict_container(d, names[k], a, 0);
+	}
+	rte_tel_data_add_dict_u64(d, "overflow", overflow);
+	return 0;
+}
+
 int vs_telemetry_register(struct vs_switch *sw)
 {
 	int rc = 0;
@@ -183,5 +230,7 @@ int vs_telemetry_register(struct vs_switch *sw)
 		"Per-ENI counters, one array per counter by ENI index. Optional parameter: ENI id or index");
 	rc |= rte_telemetry_register_cmd("/eniflow/workers", cmd_workers,
 		"Per-worker loop counters. No parameters");
+	rc |= rte_telemetry_register_cmd("/eniflow/rejects", cmd_rejects,
+		"Rejected packets by ENI index, direction (0 ingress, 1 egress), layer (1 SG, 2 ACL) and rule (0 = default deny)");
 	return rc == 0 ? 0 : -EINVAL;
 }

@@ -5,6 +5,7 @@
  *   /eniflow/eni,<id|index>   one ENI's identity and counters
  *   /eniflow/stats            every per-ENI counter as an array by ENI index
  *   /eniflow/workers          per-worker loop counters
+ *   /eniflow/rejects          rejected packets by ENI, direction, layer and rule
  * Counters are summed over workers when read; nothing is reset.
  */
 #ifndef ENIFLOW_VS_TELEMETRY_H

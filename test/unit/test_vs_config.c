@@ -92,7 +92,7 @@ static const struct bad_case {
 	 "ports[1].eni.mac: \"03:00:0a:00:01:0b\" is a multicast MAC address"},
 	{"\"02:00:0a:00:01:0b\"", "\"02:00:0a:00:01:0a\"",
 	 "ports[1].eni.mac: MAC is also used by ports[0] in the same VPC"},
-	{"\"net_null0\"", "\"net_bonding0\"",
+	{"\"net_null0,no-rx=1\"", "\"net_bonding0\"",
 	 "ports[3].devargs: \"net_bonding0\" is not a net_tap, net_pcap, net_ring, net_null, net_vhost or virtio_user device"},
 	{"\"net_tap1,iface=efl-web2\"", "\"net_tap0,iface=x\"",
 	 "ports[1].devargs: device \"net_tap0\" is also used by ports[0]"},
