@@ -234,8 +234,10 @@ int vs_worker_main(void *arg)
 	struct vs_worker *w = arg;
 	struct vs_switch *sw = w->sw;
 	static __thread struct burst b;
-	uint64_t now = 0;
+	uint64_t now = wall_now(sw, rte_rdtsc());
 
+	/* Pick up the flow-log config before the first packet, not after it. */
+	fl_dp_poll(w->fl, now);
 	while (!__atomic_load_n(&sw->stop, __ATOMIC_ACQUIRE)) {
 		uint64_t t0 = rte_rdtsc();
 		uint32_t got = 0;
