@@ -6,9 +6,12 @@
  * every file passed seg_verify.
  *
  * usage: efd_segsum FILE...
+ *        efd_segsum --flows FILE...   one line per IPv4 FLOW record instead:
+ *        "eni dir verdict proto src dst sport dport packets bytes layer rule_id"
  */
 #include <stdio.h>
 #include <string.h>
+#include <arpa/inet.h>
 #include "segment.h"
 
 #define MAX_ENI 64
@@ -20,6 +23,19 @@ struct sum {
 };
 
 static struct sum sums[MAX_ENI];
+static int flows_mode;
+
+static void print_flow(const struct rec_flow *r)
+{
+	char src[INET_ADDRSTRLEN], dst[INET_ADDRSTRLEN];
+	if (r->kind != REC_KIND_FLOW || r->ip_version != 4)
+		return;
+	inet_ntop(AF_INET, r->src_addr, src, sizeof(src));
+	inet_ntop(AF_INET, r->dst_addr, dst, sizeof(dst));
+	printf("%u %u %u %u %s %s %u %u %llu %llu %u %u\n", r->eni, r->direction, r->verdict,
+	       r->protocol, src, dst, r->src_port, r->dst_port, (unsigned long long)r->packets,
+	       (unsigned long long)r->bytes, r->layer, r->rule_id);
+}
 
 static int add(const struct rec_flow *r, size_t n, void *arg)
 {
@@ -28,6 +44,10 @@ static int add(const struct rec_flow *r, size_t n, void *arg)
 		if (r[i].eni >= MAX_ENI)
 			continue;
 		struct sum *s = &sums[r[i].eni];
+		if (flows_mode) {
+			print_flow(&r[i]);
+			continue;
+		}
 		if (r[i].kind == REC_KIND_FLOW && r[i].verdict < 2) {
 			s->pk[r[i].verdict] += r[i].packets;
 			s->by[r[i].verdict] += r[i].bytes;
@@ -50,9 +70,11 @@ static int add(const struct rec_flow *r, size_t n, void *arg)
 int main(int argc, char **argv)
 {
 	struct seg_err err;
-	int bad = 0;
+	int bad = 0, first = 1;
 
-	for (int i = 1; i < argc; i++) {
+	if (argc > 1 && strcmp(argv[1], "--flows") == 0)
+		flows_mode = first = 2;
+	for (int i = first; i < argc; i++) {
 		if (seg_verify(argv[i], &err) != 0) {
 			fprintf(stderr, "verify: %s\n", err.msg);
 			bad++;
@@ -65,7 +87,9 @@ int main(int argc, char **argv)
 		}
 		seg_reader_close(r);
 	}
-	printf("{\"files\": %d, \"bad_files\": %d, \"enis\": [", argc - 1, bad);
+	if (flows_mode)
+		return bad ? 1 : 0;
+	printf("{\"files\": %d, \"bad_files\": %d, \"enis\": [", argc - first, bad);
 	for (int e = 0; e < MAX_ENI; e++) {
 		const struct sum *s = &sums[e];
 		printf("%s{\"eni\": %d, \"accept_packets\": %llu, \"accept_bytes\": %llu, "
