@@ -28,7 +28,7 @@ cleanup() {
 	mountpoint -q "$TMP/data" && umount "$TMP/data"
 	rm -rf "/var/run/dpdk/$PREFIX" "$TMP"
 }
-trap cleanup EXIT
+trap cleanup EXIT INT TERM
 die() {
 	echo "FAIL: $*"
 	echo "--- eniflowd log"; cat "$TMP/log"

@@ -7,8 +7,13 @@
 # sender's tap, never on the receiver's), REJECT records carry the deciding
 # rule (ACL rule 10 for port 22), the REJECT-only ENI has only REJECT
 # records and vm3's ENI none.
-# usage: daemon_flowlogs.sh ENIFLOWD VSWITCH SEGSUM
+# Mode kill: a VPC-wide flow log, iperf3 vm2 -> vm3 through the switch,
+# eniflowd killed with -9 mid-transfer and restarted: iperf3 completes, and
+# per ENI the dataplane's accounted packets/bytes == recorded + reported
+# lost, every segment verifies.
+# usage: daemon_flowlogs.sh ENIFLOWD VSWITCH SEGSUM [match|kill]
 set -u
+MODE=${4:-match}
 EFD=$(readlink -f "${1:?eniflowd}")
 VSW=$(readlink -f "${2:?eniflow-vswitch}")
 SEGSUM=$(readlink -f "${3:?efd_segsum}")
@@ -26,7 +31,7 @@ cleanup() {
 	rm -f /dev/hugepages/"${TAG}"map_*
 	rm -rf "$WORK"
 }
-trap cleanup EXIT
+trap cleanup EXIT INT TERM
 die() {
 	echo "FAIL: $*"
 	echo "--- eniflowd log"; cat "$WORK/efd.log"
@@ -51,6 +56,56 @@ topo_init "$TAG" "$WORK/topo"
 topo_start "$VSW" || die "switch did not start"
 topo_attach
 wait_for 20 health_is up || die "eniflowd did not attach"
+if [ "$MODE" = kill ]; then
+	code=$(curl -s -o /dev/null -w '%{http_code}' -XPOST -H "Authorization: Bearer $TOKEN" \
+		"$BASE/v1/flow-logs" -d '{"resource":"vpc-e2e","traffic_type":"ALL","aggregation_interval_s":1}')
+	[ "$code" = 201 ] || die "create VPC flow log: $code"
+	sleep 1.2
+	ip netns exec "$(topo_ns 3)" iperf3 -s -1 -B 10.0.2.10 -p 8080 >/dev/null 2>&1 &
+	SRV=$!
+	sleep 0.5
+	ip netns exec "$(topo_ns 2)" iperf3 -c 10.0.2.10 -p 8080 -t 5 >"$WORK/iperf.txt" 2>&1 &
+	CLI=$!
+	sleep 2
+	kill -9 "$EPID"; wait "$EPID" 2>/dev/null
+	sleep 1
+	"$EFD" --config "$WORK/efd.json" 2>>"$WORK/efd.log" &
+	EPID=$!
+	wait "$CLI" || { cat "$WORK/iperf.txt"; die "iperf3 did not complete while eniflowd was killed"; }
+	wait "$SRV"
+	wait_for 20 health_is up || die "restarted eniflowd did not attach"
+	sleep 0.3
+	curl -sf "$BASE/v1/stats" -o "$WORK/stats.json" || die "stats"
+	topo_stop_switch || die "switch exit status"
+	wait_for 15 health_is down || die "eniflowd did not see the switch stop"
+	curl -sf "$BASE/v1/segments" -o "$WORK/list.json" || die "list segments"
+	mkdir "$WORK/dl"
+	for name in $("$PY" -c 'import json,sys; [print(s["name"]) for s in json.load(open(sys.argv[1]))["segments"]]' "$WORK/list.json"); do
+		curl -sf "$BASE/v1/segments/$name" -o "$WORK/dl/$name" || die "download $name"
+	done
+	"$SEGSUM" "$WORK"/dl/*.fls >"$WORK/sum.json" || die "segments fail verify"
+	"$PY" - "$WORK/stats.json" "$WORK/sum.json" <<'PYEOF' || die "accounted != recorded + lost"
+import json, sys
+st = json.load(open(sys.argv[1]))
+sg = json.load(open(sys.argv[2]))["enis"]
+bad = []
+for i, e in enumerate(st["enis"]):
+    s = sg[i]
+    rec_p = s["accept_packets"] + s["reject_packets"]
+    rec_b = s["accept_bytes"] + s["reject_bytes"]
+    lost_p = s["loss_ring_packets"] + s["loss_writer_packets"] + s["loss_recovery_packets"] + s["loss_other_packets"]
+    lost_b = s["loss_ring_bytes"] + s["loss_writer_bytes"]
+    print("%s: accounted %d pk %d B, recorded %d pk %d B, lost %d pk %d B"
+          % (e["eni_id"], e["packets_accounted"], e["bytes_accounted"], rec_p, rec_b, lost_p, lost_b))
+    if (e["packets_accounted"], e["bytes_accounted"]) != (rec_p + lost_p, rec_b + lost_b):
+        bad.append(e["eni_id"])
+if sum(e["packets_accounted"] for e in st["enis"]) < 1000:
+    bad.append("too little traffic accounted")
+sys.exit(1 if bad else 0)
+PYEOF
+	echo "daemon_flowlogs (kill): all checks passed"
+	exit 0
+fi
 for body in '{"resource":"eni-00000001","traffic_type":"ALL","aggregation_interval_s":2}' \
 	'{"resource":"eni-00000002","traffic_type":"REJECT","aggregation_interval_s":2}'; do
 	code=$(curl -s -o "$WORK/resp" -w '%{http_code}' -XPOST -H "Authorization: Bearer $TOKEN" \
