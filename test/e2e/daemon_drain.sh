@@ -28,7 +28,8 @@ cleanup() {
 	mountpoint -q "$TMP/data" && umount "$TMP/data"
 	rm -rf "/var/run/dpdk/$PREFIX" "$TMP"
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap "exit 1" INT TERM
 die() {
 	echo "FAIL: $*"
 	echo "--- eniflowd log"; cat "$TMP/log"

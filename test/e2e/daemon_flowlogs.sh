@@ -31,7 +31,8 @@ cleanup() {
 	rm -f /dev/hugepages/"${TAG}"map_*
 	rm -rf "$WORK"
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap "exit 1" INT TERM
 die() {
 	echo "FAIL: $*"
 	echo "--- eniflowd log"; cat "$WORK/efd.log"
