@@ -22,6 +22,9 @@
 #include <rte_log.h>
 #include "efd_internal.h"
 
+/** Set by SIGTERM/SIGINT (efd_main.c); long waits here give up when it is. */
+volatile int efd_stop_flag;
+
 static void runtime_config_path(const struct efd_config *c, char *buf, size_t len)
 {
 	const char *base = "/var/run/dpdk";

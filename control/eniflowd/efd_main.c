@@ -22,7 +22,7 @@
 #include <rte_eal.h>
 #include "efd_internal.h"
 
-volatile int efd_stop_flag;
+
 
 static void on_signal(int sig)
 {
