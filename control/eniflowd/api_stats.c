@@ -139,12 +139,15 @@ void api_health_get(struct efd *d, const struct efd_req *q, struct efd_resp *r)
 	(void)q;
 	pthread_mutex_lock(&d->lock);
 	uint64_t hb = d->attached && d->shm.hdr ? d->shm.hdr->heartbeat_ns : 0;
-	r->json = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:s}",
+	uint64_t now = efd_now_ns();
+	r->json = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:s}",
 			    "status", d->writer_error ? "degraded" : "ok",
 			    "switch", d->attached ? "up" : "down",
 			    "writer", d->writer_error ? "error" : "ok", "instance", d->cfg.instance,
-			    "uptime_s", (json_int_t)((efd_now_ns() - d->start_ns) / 1000000000ULL),
-			    "switch_heartbeat_ns", (json_int_t)hb, "last_error", d->last_error);
+			    "uptime_s", (json_int_t)((now - d->start_ns) / 1000000000ULL),
+			    "switch_heartbeat_ns", (json_int_t)hb,
+			    "switch_heartbeat_age_ms", (json_int_t)(hb && now > hb ? (now - hb) / 1000000 : 0),
+			    "last_error", d->last_error);
 	pthread_mutex_unlock(&d->lock);
 	r->status = 200;
 }

@@ -77,6 +77,8 @@ void efd_drain_destroy(struct efd_drain *dr)
 	free(dr);
 }
 
+static void seal_now(struct efd_drain *dr);
+
 /** Copy the switch's ENI table (if it changed) into d->enis and the dictionary. */
 static bool refresh_enis(struct efd_drain *dr)
 {
@@ -120,6 +122,10 @@ void efd_publish_config(struct efd *d)
 {
 	struct efd_drain *dr = d->drain;
 	bool changed = refresh_enis(dr);
+
+	/* A segment's dictionary is fixed at creation: new ENIs need a new one. */
+	if (changed)
+		seal_now(dr);
 
 	pthread_mutex_lock(&d->lock);
 	if (!changed && d->cfg_dirty == dr->published_dirty) {

@@ -233,6 +233,17 @@ expect delete 200
 req GET "/v1/flow-logs/$SUB"
 expect "get deleted" 404 id
 
+# --- a unix socket listener works the same --------------------------------------
+stop
+SOCK=$TMP/efd.sock
+sed -i "s|\"listen\": \"127.0.0.1:$PORT\"|\"listen\": \"unix:$SOCK\"|" "$TMP/cfg.json"
+"$EFD" --config "$TMP/cfg.json" 2>>"$TMP/log" &
+PID=$!
+for _ in $(seq 50); do [ -S "$SOCK" ] && break; sleep 0.1; done
+CODE=$(curl -s -o "$TMP/resp" -w '%{http_code}' --unix-socket "$SOCK" http://x/v1/health)
+[ "$CODE" = 200 ] || fail "unix socket health: $CODE"
+[ "$(stat -c %a "$SOCK")" = 660 ] || fail "unix socket mode $(stat -c %a "$SOCK"), want 660"
+
 if [ "$FAILS" -ne 0 ]; then
 	echo "daemon_api: $FAILS failure(s); daemon log:"
 	cat "$TMP/log"
