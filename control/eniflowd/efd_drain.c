@@ -14,9 +14,11 @@
  * the dataplane's config table.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <rte_ring.h>
 #include <rte_ring_elem.h>
 #include <rte_ring_peek.h>
@@ -34,6 +36,22 @@ struct eni_state {
 	uint64_t lost_records, lost_packets, lost_bytes, lost_first, lost_last;
 };
 
+#define EFD_JOURNAL_MAGIC 0x45464a524e4c3031ULL /* "EFJRNL01" */
+
+/** DATA_DIR/.drain-<instance>.journal: the block in flight (no fsync: it only
+ * has to survive a process kill, like the page cache it describes). */
+struct efd_journal {
+	uint64_t magic;
+	uint64_t primary_start_ns;   /**< which primary's rings */
+	uint64_t primary_pid;
+	uint32_t valid;              /**< 1 from before the write until the finish */
+	uint32_t n_rings;
+	uint64_t frame_offset;       /**< where the block frame starts in the segment */
+	uint32_t peeked[EFL_MAX_LCORES];
+	uint32_t tail_before[EFL_MAX_LCORES];
+	char segment[EFD_PATH_MAX];  /**< path the segment has once sealed */
+};
+
 struct efd_drain {
 	struct efd *d;
 	struct rec_flow *buf;          /**< block being built */
@@ -47,6 +65,9 @@ struct efd_drain {
 	struct eni_state eni[EFL_MAX_ENIS];
 	struct seg_header_info dict;
 	struct seg_eni_info dict_enis[EFL_MAX_ENIS];
+	int jfd;                       /**< journal file */
+	struct efd_journal j;
+	unsigned long test_exit_after; /**< EFD_TEST_EXIT_AFTER_WRITE: crash-test hook */
 };
 
 struct efd_drain *efd_drain_create(struct efd *d)
@@ -63,6 +84,11 @@ struct efd_drain *efd_drain_create(struct efd *d)
 		return NULL;
 	}
 	dr->published_dirty = UINT64_MAX;
+	char jpath[EFD_PATH_MAX + 64];
+	snprintf(jpath, sizeof(jpath), "%s/.drain-%s.journal", d->cfg.data_dir, d->cfg.instance);
+	dr->jfd = open(jpath, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+	const char *t = getenv("EFD_TEST_EXIT_AFTER_WRITE");
+	dr->test_exit_after = t ? strtoul(t, NULL, 10) : 0;
 	dr->dict.format_version = SEG_FORMAT_VERSION;
 	dr->dict.enis = dr->dict_enis;
 	snprintf(dr->dict.host_id, sizeof(dr->dict.host_id), "%s", d->cfg.instance);
@@ -73,6 +99,8 @@ void efd_drain_destroy(struct efd_drain *dr)
 {
 	if (dr == NULL)
 		return;
+	if (dr->jfd >= 0)
+		close(dr->jfd);
 	free(dr->buf);
 	free(dr);
 }
@@ -338,6 +366,88 @@ static uint32_t ring_backlog(struct efd_drain *dr)
 	return n;
 }
 
+static void journal_put(struct efd_drain *dr)
+{
+	if (dr->jfd >= 0 && pwrite(dr->jfd, &dr->j, sizeof(dr->j), 0) != (ssize_t)sizeof(dr->j))
+		efd_log("warn", "journal_write_failed", "err=\"%s\"", strerror(errno));
+}
+
+/** Note the block about to be written: where it goes, what it takes from the rings. */
+static int journal_begin(struct efd_drain *dr)
+{
+	struct efd_shm *shm = &dr->d->shm;
+	int rc = efd_store_position(dr->d->store, &dr->dict, dr->j.segment, sizeof(dr->j.segment),
+				    &dr->j.frame_offset);
+	if (rc)
+		return rc;
+	dr->j.magic = EFD_JOURNAL_MAGIC;
+	dr->j.primary_start_ns = shm->hdr->start_ns;
+	dr->j.primary_pid = shm->hdr->pid;
+	dr->j.n_rings = shm->n_rings;
+	for (uint32_t i = 0; i < shm->n_rings; i++) {
+		dr->j.peeked[i] = dr->peeked[i];
+		dr->j.tail_before[i] = __atomic_load_n(&shm->rings[i]->cons.tail, __ATOMIC_ACQUIRE);
+	}
+	dr->j.valid = 1;
+	journal_put(dr);
+	return 0;
+}
+
+static void journal_end(struct efd_drain *dr)
+{
+	dr->j.valid = 0;
+	journal_put(dr);
+}
+
+/** True if the segment at path holds a block frame starting at offset. */
+static bool frame_in_segment(const char *path, uint64_t offset)
+{
+	struct seg_err err;
+	struct seg_reader *r = seg_reader_open(path, &err);
+	bool found = false;
+
+	for (uint32_t b = 0; r && b < seg_reader_n_blocks(r) && !found; b++)
+		found = seg_reader_block(r, b)->offset == offset;
+	seg_reader_close(r);
+	return found;
+}
+
+void efd_drain_reconcile(struct efd_drain *dr)
+{
+	struct efd_shm *shm = &dr->d->shm;
+	struct efd_journal *j = &dr->j;
+
+	if (dr->jfd < 0 || pread(dr->jfd, j, sizeof(*j), 0) != (ssize_t)sizeof(*j) ||
+	    j->magic != EFD_JOURNAL_MAGIC || !j->valid)
+		return;
+	if (j->primary_start_ns != shm->hdr->start_ns || j->primary_pid != shm->hdr->pid ||
+	    j->n_rings != shm->n_rings)
+		return; /* another primary: its rings are new */
+	for (uint32_t i = 0; i < j->n_rings; i++)
+		if (shm->rings[i]->cons.tail != j->tail_before[i])
+			return; /* the finish happened */
+	if (!frame_in_segment(j->segment, j->frame_offset)) {
+		efd_log("info", "journal_block_not_written", "segment=%s offset=%llu", j->segment,
+			(unsigned long long)j->frame_offset);
+		return;
+	}
+	unsigned total = 0;
+	for (uint32_t i = 0; i < j->n_rings; i++) {
+		for (uint32_t left = j->peeked[i]; left > 0;) {
+			unsigned k = left < dr->cap ? left : dr->cap;
+			k = rte_ring_dequeue_bulk_elem(shm->rings[i], dr->buf, sizeof(struct rec_flow),
+						       k, NULL);
+			if (k == 0)
+				break;
+			left -= k;
+			total += k;
+		}
+	}
+	efd_log("warn", "journal_block_already_written", "segment=%s offset=%llu records=%u",
+		j->segment, (unsigned long long)j->frame_offset, total);
+	journal_end(dr);
+}
+
 /** Write one block; on success the peeked records leave the rings. */
 static unsigned write_block(struct efd_drain *dr, uint64_t now)
 {
@@ -351,13 +461,19 @@ static unsigned write_block(struct efd_drain *dr, uint64_t now)
 		finish_rings(dr, peeked > 0);
 		return peeked;
 	}
-	int rc = efd_store_write(d->store, dr->buf, n, &dr->dict);
+	int rc = peeked ? journal_begin(dr) : 0;
+	if (rc == 0)
+		rc = efd_store_write(d->store, dr->buf, n, &dr->dict);
 	if (rc) {
 		finish_rings(dr, false); /* they stay in the ring for the next try */
 		segment_lost(dr, rc);
 		return 0;
 	}
+	if (dr->test_exit_after && --dr->test_exit_after == 0)
+		_exit(9); /* crash test: the block is in the file, the rings not finished */
 	finish_rings(dr, true);
+	if (peeked)
+		journal_end(dr);
 	tally(dr, dr->buf, n);
 	loss_written(dr, dr->buf, n);
 	efd_tail_publish(d, dr->buf, kept);

@@ -144,6 +144,12 @@ void efd_store_close(struct efd_store *s);
  */
 int efd_store_write(struct efd_store *s, const struct rec_flow *recs, size_t n,
 		    const struct seg_header_info *dict);
+/**
+ * Open a segment if none is open; give the path it will have once sealed
+ * and the file offset the next block frame will start at. 0 or -errno.
+ */
+int efd_store_position(struct efd_store *s, const struct seg_header_info *dict, char *path,
+			size_t len, uint64_t *offset);
 /** Seal the open segment if any. 0, or -errno: it was dropped (caller accounts loss). */
 int efd_store_seal(struct efd_store *s);
 /** True when the open segment is due for rotation (size or age). */
@@ -223,6 +229,11 @@ void efd_drain_destroy(struct efd_drain *dr);
 unsigned efd_drain_poll(struct efd_drain *dr, uint64_t now_ns, bool force_flush);
 /** Seal the open segment, accounting it as loss if that fails (shutdown, detach). */
 void efd_drain_seal(struct efd_drain *dr);
+/**
+ * After attach: if the previous eniflowd died between writing a block and
+ * finishing the dequeues, drop from the rings what that block already holds.
+ */
+void efd_drain_reconcile(struct efd_drain *dr);
 /** Publish flow-log config to the dataplane if it changed. */
 void efd_publish_config(struct efd *d);
 

@@ -138,6 +138,7 @@ static void run_attached(struct efd *d)
 {
 	uint64_t last_check = 0;
 
+	efd_drain_reconcile(d->drain);
 	efd_publish_config(d);
 	while (!efd_stop_flag) {
 		uint64_t now = efd_now_ns();

@@ -244,6 +244,18 @@ static int open_segment(struct efd_store *s, const struct seg_header_info *dict)
 	return 0;
 }
 
+int efd_store_position(struct efd_store *s, const struct seg_header_info *dict, char *path,
+			size_t len, uint64_t *offset)
+{
+	int rc;
+
+	if (s->w == NULL && (rc = open_segment(s, dict)) != 0)
+		return rc;
+	snprintf(path, len, "%s/%s", s->w_dir, s->w_name);
+	*offset = seg_writer_bytes(s->w);
+	return 0;
+}
+
 int efd_store_write(struct efd_store *s, const struct rec_flow *recs, size_t n,
 		    const struct seg_header_info *dict)
 {

@@ -55,8 +55,8 @@ wait_for() { # wait_for SECONDS CMD...
 	for _ in $(seq "$n"); do "$@" && return 0; sleep 0.1; done
 	return 1
 }
-start_efd() {
-	"$EFD" --config "$TMP/cfg.json" 2>>"$TMP/log" &
+start_efd() { # [ENV=VALUE...]
+	env "$@" "$EFD" --config "$TMP/cfg.json" 2>>"$TMP/log" &
 	EPID=$!
 	wait_for 5 curl -sf "$BASE/v1/health" -o /dev/null || die "eniflowd did not come up"
 }
@@ -65,7 +65,9 @@ if [ "$MODE" = diskfull ]; then
 	mkdir "$TMP/data"
 	mount -t tmpfs -o size=4m tmpfs "$TMP/data" || die "cannot mount a tmpfs"
 fi
-start_efd
+# kill mode: the first eniflowd dies on its own right after its 15th block
+# write, before finishing the dequeues (the worst moment for duplicates)
+if [ "$MODE" = kill ]; then start_efd EFD_TEST_EXIT_AFTER_WRITE=15; else start_efd; fi
 "$LOADGEN" dr "$PREFIX" 8 100000 >"$TMP/dp.json" 2>"$TMP/lg.err" &
 LPID=$!
 wait_for 15 health_is up || die "eniflowd did not attach"
@@ -75,8 +77,15 @@ for body in '{"resource":"eni-a","traffic_type":"ALL","aggregation_interval_s":1
 		"$BASE/v1/flow-logs" -d "$body")
 	[ "$code" = 201 ] || die "create flow log $body: $code"
 done
-sleep 2.5
+[ "$MODE" = kill ] || sleep 2.5
 if [ "$MODE" = kill ]; then
+	wait_for 10 eval '! kill -0 $EPID 2>/dev/null' || die "crash hook did not fire"
+	wait "$EPID"
+	[ $? = 9 ] || die "first eniflowd did not exit through the crash hook"
+	start_efd
+	sleep 1.5
+	grep -q event=journal_block_already_written "$TMP/log" ||
+		die "restart did not drop the block the crashed daemon had written"
 	kill -9 "$EPID"
 	wait "$EPID" 2>/dev/null
 	EPID=
