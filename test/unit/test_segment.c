@@ -1,6 +1,9 @@
 /* Proves segments round-trip records exactly, are plain LZ4 to `lz4 -dc`, recover torn tails to the last whole block, detect every corruption with a located error, and skip blocks by time and ENI through the index. */
 #include "segment.h"
+#include "segment_internal.h"
 #include "recgen.h"
+
+#include <lz4frame.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -149,6 +152,26 @@ static void test_lz4_cli(const char *path, const struct rec_flow *r, size_t n)
 	CHECK(st == 0, "lz4 -dc exit status %d", st);
 	CHECK(got == n * sizeof(*r), "lz4 -dc gave %zu bytes, want %zu", got, n * sizeof(*r));
 	CHECK(bad == 0, "lz4 -dc output differs from the records in %zu chunks", bad);
+}
+
+/* The checksums are the documented ones: CRC32C check value, and XXH32 as liblz4 computes it. */
+static void test_checksums(void)
+{
+	uint8_t buf[300], frame[1024];
+	LZ4F_preferences_t p = {0};
+
+	CHECK(seg_crc32c("123456789", 9) == 0xE3069283U, "CRC32C check value 0x%08x",
+	      seg_crc32c("123456789", 9));
+	p.frameInfo.contentChecksumFlag = LZ4F_contentChecksumEnabled;
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = (uint8_t)(i * 37 + 11);
+	for (size_t len = 0; len <= sizeof(buf); len += 7) {
+		size_t n = LZ4F_compressFrame(frame, sizeof(frame), buf, len, &p);
+		uint32_t want;
+		memcpy(&want, frame + n - 4, 4);
+		CHECK(seg_xxh32(buf, len, 0) == want, "XXH32 of %zu bytes 0x%08x, liblz4 0x%08x",
+		      len, seg_xxh32(buf, len, 0), want);
+	}
 }
 
 static void test_round_trip(void)
@@ -569,6 +592,7 @@ int main(void)
 		perror("mkdtemp");
 		return 1;
 	}
+	test_checksums();
 	test_empty_and_errors();
 	test_torn_tail();
 	test_flips();
