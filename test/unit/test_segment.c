@@ -486,6 +486,69 @@ static void test_flips(void)
 	free(r);
 }
 
+/* Re-seal metadata after an edit, so only the semantic checks can catch it. */
+static void fix_crcs(uint8_t *f, size_t len)
+{
+	uint8_t *t = f + len - 48;
+	uint64_t io = seg_get64(t + 16), isz = seg_get64(t + 24);
+	uint8_t *ip = f + io + 8;
+
+	seg_put32(ip + isz - 12, seg_crc32c(ip, isz - 12));
+	seg_put32(t + 44, seg_crc32c(t, 44));
+}
+
+/* An index whose CRCs are right but whose content lies is still caught: by open, read or verify. */
+static void test_forged_index(void)
+{
+	struct rec_flow *r = gen(8000, 11);
+	struct seg_err err;
+	size_t len;
+	uint32_t bb = 0;
+
+	CHECK(write_seg("forge.fls", r, 8000, 1000) == 0, "write");
+	uint8_t *orig = slurp(path_of("forge.fls"), &len);
+	if (!orig)
+		return;
+	uint8_t *t = orig + len - 48;
+	uint64_t io = seg_get64(t + 16);
+	uint8_t *e3 = orig + io + 8 + 16; /* walk to entry 3 */
+	for (int i = 0; i < 3; i++)
+		e3 += 36 + 4 * seg_get32(e3 + 32);
+	uint8_t *f = malloc(len);
+
+	/* n_records of block 3 and the trailer total both changed: the frame disagrees. */
+	memcpy(f, orig, len);
+	seg_put32(f + (e3 - orig) + 12, 999);
+	seg_put64(f + len - 48 + 32, 7999);
+	fix_crcs(f, len);
+	CHECK(try_flipped(f, len, r, &err, &bb) == 2 && bb == 3 && located(&err, "block 3"),
+	      "forged record count: %s", err.msg);
+	/* Record total alone changed: open refuses. */
+	memcpy(f, orig, len);
+	seg_put64(f + len - 48 + 32, 8001);
+	fix_crcs(f, len);
+	CHECK(try_flipped(f, len, r, &err, &bb) == 1 && located(&err, "trailer says"),
+	      "forged total: %s", err.msg);
+	/* Block 3 moved by one byte: offsets no longer chain. */
+	memcpy(f, orig, len);
+	seg_put64(f + (e3 - orig), seg_get64(e3) + 1);
+	fix_crcs(f, len);
+	CHECK(try_flipped(f, len, r, &err, &bb) == 1 && located(&err, "contiguous"),
+	      "forged offset: %s", err.msg);
+	/* Index time range narrower than the records: only verify can see it. */
+	memcpy(f, orig, len);
+	seg_put64(f + (e3 - orig) + 16, seg_get64(e3 + 16) + 1);
+	fix_crcs(f, len);
+	spit(path_of("f.fls"), f, len);
+	CHECK(seg_verify(path_of("f.fls"), &err) == -EINVAL && located(&err, "does not match the records"),
+	      "forged min_ns: %s", err.msg);
+	unlink(path_of("f.fls"));
+	unlink(path_of("forge.fls"));
+	free(f);
+	free(orig);
+	free(r);
+}
+
 struct sel_ctx {
 	const struct seg_select *sel;
 	size_t matched;
@@ -597,6 +660,7 @@ int main(void)
 	test_torn_tail();
 	test_flips();
 	test_select();
+	test_forged_index();
 	test_round_trip();
 	if (rmdir(tmpdir) < 0)
 		CHECK(0, "temp dir %s not empty after the tests: %s", tmpdir, strerror(errno));
