@@ -5,13 +5,15 @@
  * per-packet path) and fl_export.c (aging, export, loss).
  *
  * Main design choice: one cache line per IPv4 / non-IP flow. A bucket is
- * FL_WAYS (4) lines, 256 bytes, chosen by the low bits of a CRC32-C of the
- * key; each entry keeps the full 32-bit hash inside its key, so a lookup
- * rejects a way with one 8-byte compare and never follows a pointer. An IPv6
- * flow takes two adjacent ways (an aligned pair): the head holds the key
- * with 32-bit folds of the addresses plus the counters, the tail holds the
- * 32 address bytes. A full bucket evicts its least recently used entry
- * (exported, end reason cache-pressure), so the cache never refuses a packet.
+ * FL_WAYS (4) lines, 256 bytes, chosen by the low bits of a 32-bit
+ * multiplicative hash of the key; each entry keeps that hash inside its key,
+ * so a lookup rejects a way with one 8-byte compare and never follows a
+ * pointer. An IPv6 flow takes two adjacent ways (an aligned pair): the head
+ * holds the key with 32-bit folds of the addresses plus the counters, the
+ * tail holds the 32 address bytes. A new flow whose bucket is full goes to a
+ * second-choice bucket; only if that is full too is the least recently used
+ * flow of the first bucket evicted (exported, end reason cache-pressure), so
+ * the cache never refuses a packet.
  * The measurement behind this choice is in docs/benchmarks.md.
  */
 #ifndef ENIFLOW_FL_CACHE_INTERNAL_H
@@ -70,7 +72,7 @@ struct fl_ekey {
 	uint8_t proto;
 	uint8_t kflags;    /**< FL_KF_* */
 	uint32_t rule_id;
-	uint32_t hash;     /**< CRC32-C of the key, never 0 in a live entry */
+	uint32_t hash;     /**< fl_key_build()'s hash of the key, never 0 in a live entry */
 };
 
 /** One flow: exactly one cache line. */

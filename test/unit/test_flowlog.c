@@ -604,6 +604,47 @@ static void test_timeouts(void)
 	CHECK(n == 1 && r[0].end_reason == REC_END_TCP_CLOSE && r[0].packets == 2,
 	      "RST: n %u reason %u pkts %lu", n, r[0].end_reason, r[0].packets);
 
+	/* IP fragments: the first keeps the ports, a later one is keyed with
+	 * ports zeroed; both count in the record's fragments */
+	uint64_t t4 = t3 + 3 * NS;
+	struct gflow u;
+	memset(&u, 0, sizeof(u));
+	u.kind = F_V4;
+	u.proto = 17;
+	u.ethertype = 0x0800;
+	u.src[0] = 10;
+	u.src[3] = 77;
+	u.dst[0] = 10;
+	u.dst[3] = 78;
+	u.sport = 5000;
+	u.dport = 6000;
+	struct rte_mbuf *fm[3];
+	struct fl_pkt_meta fmeta[3];
+	CHECK(rte_pktmbuf_alloc_bulk(pool, fm, 3) == 0, "alloc");
+	for (int i = 0; i < 3; i++) {
+		frame_build(fm[i], &u, 200, 0);
+		uint8_t *ip = rte_pktmbuf_mtod(fm[i], uint8_t *) + 14;
+		ip[6] = i == 0 ? 0x20 : 0x00;         /* MF on the first */
+		ip[7] = i == 0 ? 0 : (uint8_t)(22 * i); /* offset in 8-byte units */
+		fmeta[i] = (struct fl_pkt_meta){ .eni = 0 };
+	}
+	fl_dp_account_burst(w, fm, fmeta, 3, t4);
+	rte_pktmbuf_free_bulk(fm, 3);
+	CHECK(fl_dp_flush(w, t4) == 0, "flush lost records");
+	n = drain_recs(w->ring, r, 16);
+	unsigned with_ports = 0, without = 0;
+	for (unsigned i = 0; i < n; i++) {
+		if (r[i].src_port == 5000 && r[i].dst_port == 6000 && r[i].packets == 1 &&
+		    r[i].fragments == 1)
+			with_ports++;
+		if (r[i].src_port == 0 && r[i].dst_port == 0 && r[i].packets == 2 &&
+		    r[i].fragments == 2 && r[i].protocol == 17)
+			without++;
+	}
+	CHECK(n == 2 && with_ports == 1 && without == 1,
+	      "fragments: %u records, %u first-fragment, %u later-fragment records", n,
+	      with_ports, without);
+
 	/* shutdown flush */
 	tcp_flow(&f, 5);
 	send_one(w, &f, 80, 0x10, t3 + 2 * NS);
