@@ -821,6 +821,38 @@ static void test_shm_layout(void)
 		      efl_stats_eni(st, 1, 2)->packets_accounted == 0 &&
 		      efl_stats_eni(st, 0, 1)->packets_seen == 0,
 	      "eni stats in the wrong place");
+
+	/* a config slot caught mid-write keeps the old config until the next poll */
+	struct efl_shm_cfg *cfg = fl_dp_shm_cfg(dp);
+	struct efl_eni_cfg off = { .enabled = 0 };
+	cfg->slot[1].seq++; /* a writer is inside */
+	memcpy((void *)&cfg->slot[1].cfg, &off, sizeof(off));
+	__atomic_add_fetch(&cfg->generation, 1, __ATOMIC_RELEASE);
+	fl_dp_poll(w1, 11 * NS);
+	CHECK(w1->cfg[1].enabled == 1, "torn config applied");
+	cfg->slot[1].seq++; /* the writer leaves */
+	fl_dp_poll(w1, 12 * NS);
+	CHECK(w1->cfg[1].enabled == 0, "config not applied on the poll after the write ended");
+
+	/* a flow whose 32-bit packet count would wrap leaves at once (active) */
+	cfg_set(dp, 0, 1, EFL_TRAFFIC_ALL, 1, 60);
+	fl_dp_poll(w1, 13 * NS);
+	f.eni = 0;
+	send_one(w1, &f, 90, 0x10, 13 * NS);
+	struct fl_entry *big = NULL;
+	for (uint32_t i = 0; i < w1->cache.n_buckets * FL_WAYS; i++)
+		if (w1->cache.slots[i].k.hash != 0 && w1->cache.slots[i].k.eni == 0)
+			big = &w1->cache.slots[i];
+	CHECK(big != NULL, "flow not found in the cache");
+	if (big != NULL) {
+		struct rec_flow r[4];
+		drain_recs(w1->ring, r, 4);
+		big->packets = UINT32_MAX - 1;
+		send_one(w1, &f, 90, 0x10, 14 * NS);
+		unsigned n = drain_recs(w1->ring, r, 4);
+		CHECK(n == 1 && r[0].packets == UINT32_MAX && r[0].end_reason == REC_END_ACTIVE,
+		      "wrap guard: n %u pkts %lu reason %u", n, r[0].packets, r[0].end_reason);
+	}
 	fl_dp_destroy(dp);
 	fl_dp_destroy(NULL);
 
