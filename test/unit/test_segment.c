@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -549,6 +551,59 @@ static void test_forged_index(void)
 	free(r);
 }
 
+/* A write that fails (file size limit: the disk-full path) fails the writer with a located error; recovery keeps the blocks that were written whole. */
+static void test_write_failure(void)
+{
+	struct seg_header_info h = make_hdr();
+	struct seg_writer_opts o = {.block_records = 1000, .no_fsync = true};
+	struct rec_flow *r = gen(20000, 5);
+	struct seg_recovery_report rep;
+	struct rlimit old, lim;
+	struct seg_err err;
+	char want[600];
+	int rc = 0, i;
+
+	signal(SIGXFSZ, SIG_IGN);
+	getrlimit(RLIMIT_FSIZE, &old);
+	struct seg_writer *w = seg_writer_create(tmpdir, "full.fls", &h, &o, &err);
+	CHECK(w, "create: %s", err.msg);
+	if (!w)
+		return;
+	lim = old;
+	lim.rlim_cur = seg_writer_bytes(w) + 100000;
+	setrlimit(RLIMIT_FSIZE, &lim);
+	for (i = 0; i < 20 && !rc; i++)
+		rc = seg_writer_append(w, r + i * 1000, 1000, &err);
+	uint64_t good = seg_writer_bytes(w);
+	int blocks = i - 1;
+	snprintf(want, sizeof(want), "%s: offset %llu: writing block %d: ", path_of(".full.fls.partial"),
+		 (unsigned long long)good, blocks);
+	CHECK(rc == -EFBIG && !strncmp(err.msg, want, strlen(want)) && err.offset == good,
+	      "rc %d, error \"%s\", want it to start \"%s\"", rc, err.msg, want);
+	CHECK(seg_writer_append(w, r, 1, &err) == -EIO && strstr(err.msg, "already failed"),
+	      "append after failure: %s", err.msg);
+	CHECK(seg_writer_seal(w, &err) < 0, "seal of a failed writer succeeded");
+	setrlimit(RLIMIT_FSIZE, &old);
+	CHECK(access(path_of(".full.fls.partial"), F_OK) == 0, "failed seal removed the partial file");
+	rc = seg_recover_file(path_of(".full.fls.partial"), &rep, &err);
+	CHECK(rc == 0 && rep.blocks_kept == (uint64_t)blocks && rep.records_kept == (uint64_t)blocks * 1000 &&
+	      rep.bytes_dropped == lim.rlim_cur - good,
+	      "recover: rc %d kept %llu blocks, dropped %llu bytes; want %d blocks, %llu bytes (%s)", rc,
+	      (unsigned long long)rep.blocks_kept, (unsigned long long)rep.bytes_dropped, blocks,
+	      (unsigned long long)(lim.rlim_cur - good), err.msg);
+	struct seg_reader *rd = seg_reader_open(path_of("full.fls"), &err);
+	CHECK(rd, "open recovered: %s", err.msg);
+	if (rd) {
+		struct cmp_ctx c = {.want = r, .n = (size_t)blocks * 1000};
+		rc = seg_reader_foreach(rd, NULL, cmp_cb, &c, NULL, &err);
+		CHECK(rc == 0 && c.pos == c.n && c.bad == 0, "read back %zu of %zu, %zu differ", c.pos, c.n, c.bad);
+		seg_reader_close(rd);
+	}
+	unlink(path_of("full.fls"));
+	signal(SIGXFSZ, SIG_DFL);
+	free(r);
+}
+
 struct sel_ctx {
 	const struct seg_select *sel;
 	size_t matched;
@@ -661,6 +716,7 @@ int main(void)
 	test_flips();
 	test_select();
 	test_forged_index();
+	test_write_failure();
 	test_round_trip();
 	if (rmdir(tmpdir) < 0)
 		CHECK(0, "temp dir %s not empty after the tests: %s", tmpdir, strerror(errno));
