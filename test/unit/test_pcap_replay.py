@@ -64,8 +64,12 @@ def fail(msg):
 
 
 def run(cmd, **kw):
-    return subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                          check=False, **kw)
+    try:
+        return subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              check=False, **kw)
+    except FileNotFoundError:
+        sys.exit(f"FAIL {cmd[0]} not found: install Debian package tshark "
+                 "(scripts/test does), it brings capinfos, mergecap and editcap")
 
 
 def capinfos_counts(files):
