@@ -11,9 +11,12 @@
 # eniflowd killed with -9 mid-transfer and restarted: iperf3 completes, and
 # per ENI the dataplane's accounted packets/bytes == recorded + reported
 # lost, every segment verifies.
-# usage: daemon_flowlogs.sh ENIFLOWD VSWITCH SEGSUM [match|kill]
+# Segments are read by two independent readers: efd_segsum (lib/segment.h)
+# and the `eniflow` CLI (cat, verify), whose totals must agree.
+# usage: daemon_flowlogs.sh ENIFLOWD VSWITCH SEGSUM ENIFLOW [match|kill]
 set -u
-MODE=${4:-match}
+ENIFLOW=$(readlink -f "${4:?eniflow CLI}")
+MODE=${5:-match}
 EFD=$(readlink -f "${1:?eniflowd}")
 VSW=$(readlink -f "${2:?eniflow-vswitch}")
 SEGSUM=$(readlink -f "${3:?efd_segsum}")
@@ -85,6 +88,7 @@ if [ "$MODE" = kill ]; then
 		curl -sf "$BASE/v1/segments/$name" -o "$WORK/dl/$name" || die "download $name"
 	done
 	"$SEGSUM" "$WORK"/dl/*.fls >"$WORK/sum.json" || die "segments fail verify"
+	"$ENIFLOW" verify "$WORK"/dl/*.fls >"$WORK/verify.txt" 2>&1 || die "eniflow verify: $(cat "$WORK/verify.txt")"
 	"$PY" - "$WORK/stats.json" "$WORK/sum.json" <<'PYEOF' || die "accounted != recorded + lost"
 import json, sys
 st = json.load(open(sys.argv[1]))
@@ -150,6 +154,8 @@ done
 ls "$WORK"/dl/*.fls >/dev/null 2>&1 || die "no segments"
 "$SEGSUM" --flows "$WORK"/dl/*.fls >"$WORK/flows.txt" || die "segments fail verify"
 "$SEGSUM" "$WORK"/dl/*.fls >"$WORK/sum.json" || die "segments fail verify"
+"$ENIFLOW" verify "$WORK"/dl/*.fls >"$WORK/verify.txt" 2>&1 || die "eniflow verify: $(cat "$WORK/verify.txt")"
+"$ENIFLOW" cat --format json "$WORK"/dl/*.fls >"$WORK/cat.jsonl" || die "eniflow cat"
 
 for i in 1 2 3; do
 	tshark -r "$WORK/tap$i.pcap" -T fields -E separator='|' -e eth.src -e ip.src -e ip.dst \
@@ -218,6 +224,20 @@ for k in acl22:
         bad.append("port-22 REJECT on eni 1: layer/rule %s, want ACL rule 10" % (rules[k],))
 if any(k[0] == 1 and k[2] == 0 for k in got):
     bad.append("REJECT-only ENI has ACCEPT records")
+# the CLI's reading of the same files gives the same totals per ENI and action
+cli = collections.defaultdict(lambda: [0, 0])
+for line in open(w + "/cat.jsonl"):
+    r = json.loads(line)
+    if r.get("log-status") == "OK" and r.get("type") == "IPv4":
+        k = (r["eni-index"], r["action"])
+        cli[k][0] += r["packets"]
+        cli[k][1] += r["bytes"]
+mine = collections.defaultdict(lambda: [0, 0])
+for (e, d, v, _), (p, b) in got.items():
+    mine[(e, "REJECT" if v else "ACCEPT")][0] += p
+    mine[(e, "REJECT" if v else "ACCEPT")][1] += b
+if dict(cli) != dict(mine):
+    bad.append("eniflow cat totals %s != efd_segsum totals %s" % (dict(cli), dict(mine)))
 s = json.load(open(w + "/sum.json"))["enis"][2]
 if s["accept_records"] or s["reject_records"] or s["nodata"]:
     bad.append("eni 2 (no flow log) has records: %s" % s)
