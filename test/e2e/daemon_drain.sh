@@ -91,6 +91,16 @@ if [ "$MODE" = kill ]; then
 	EPID=
 	sleep 1
 	start_efd
+	# live tail of the REJECT-only ENI: NDJSON lines of eni-b, REJECT only
+	wait_for 15 health_is up || die "third eniflowd did not attach"
+	curl -s -m 2.5 "$BASE/v1/flows/stream?eni=eni-b" >"$TMP/tail.ndjson"
+	"$PY" - "$TMP/tail.ndjson" <<'PYEOF' || die "live tail: $(head -c 300 "$TMP/tail.ndjson")"
+import json, sys
+recs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+ok = recs and all(r["interface-id"] == "eni-b" and r["action"] == "REJECT" for r in recs)
+print("live tail: %d records" % len(recs))
+sys.exit(0 if ok else 1)
+PYEOF
 else
 	dd if=/dev/zero of="$TMP/data/filler" bs=64k 2>/dev/null
 	wait_for 5 eval 'curl -s "$BASE/v1/health" | grep -q "\"writer\":\"error\""' ||
