@@ -116,9 +116,8 @@ void api_flowlogs(struct efd *d, const struct efd_req *q, const char *id, struct
 		struct efd_flowlog old = *fl;
 		efd_fls_remove(&d->fls, id);
 		int rc = efd_fls_save(&d->fls);
-		if (rc)
-			efd_fls_add(&d->fls, &old, &e), snprintf(d->fls.fl[d->fls.n - 1].id,
-								 EFD_FL_ID_LEN, "%s", old.id);
+		if (rc) /* not saved: keep it, as the file still has it */
+			d->fls.fl[d->fls.n++] = old;
 		saved_or_error(d, r, rc, 200, json_pack("{s:s}", "deleted", old.id));
 	} else {
 		efd_err_set(&e, 405, "", "method %s not allowed here", m);

@@ -157,7 +157,8 @@ static void run_attached(struct efd *d)
 	}
 	/* Our mappings keep the hugepages alive even after the primary exits,
 	 * so what it flushed at shutdown can still be drained. */
-	while (efd_drain_poll(d->drain, efd_now_ns(), true) > 0)
+	uint64_t until = efd_now_ns() + 2000000000ULL; /* bounded: a live switch keeps producing */
+	while (efd_drain_poll(d->drain, efd_now_ns(), true) > 0 && efd_now_ns() < until)
 		;
 	efd_drain_seal(d->drain);
 	pthread_mutex_lock(&d->lock);
