@@ -25,7 +25,8 @@ TOKEN=apitest-$$-0123456789abcdef
 echo "$TOKEN" >"$TMP/token"
 cat >"$TMP/cfg.json" <<EOF
 {"data_dir": "$TMP/data", "listen": "127.0.0.1:$PORT", "token_file": "$TMP/token",
- "instance": "api", "file_prefix": "efd_api_$$", "body_max": 4096}
+ "instance": "api", "file_prefix": "efd_api_$$", "body_max": 4096,
+ "max_per_ip": 4, "conn_timeout_s": 2}
 EOF
 BASE=http://127.0.0.1:$PORT
 
@@ -96,6 +97,30 @@ expect health 200
 req GET /v1/enis
 expect enis 200
 [ "$(jget "['switch_up']")" = False ] || fail "enis: switch_up not false: $BODY"
+
+# --- connection limits: per-IP cap and idle timeout -------------------------------
+"$PY" - "$PORT" <<'EOF' || fail "connection limits"
+import socket, sys, time
+port = int(sys.argv[1])
+idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(4)]
+time.sleep(0.3)
+extra = socket.create_connection(("127.0.0.1", port))
+extra.settimeout(2)
+try:
+    over = extra.recv(1) == b""
+except (socket.timeout, ConnectionResetError):
+    over = False
+t0 = time.time()
+for s in idle:
+    s.settimeout(5)
+    try:
+        s.recv(1)
+    except ConnectionResetError:
+        pass
+waited = time.time() - t0
+print("5th connection closed: %s; idle ones closed after %.1f s" % (over, waited))
+sys.exit(0 if over and waited < 4 else 1)
+EOF
 
 # --- auth matrix ---------------------------------------------------------------
 for route in "POST /v1/flow-logs" "PATCH /v1/flow-logs/fl-0000000000000000" \
