@@ -125,7 +125,8 @@ int main(int argc, char **argv)
 	size_t n = argc > 1 ? strtoull(argv[1], NULL, 10) : 4000000;
 	char dir[] = "/tmp/bench_efd_drain.XXXXXX";
 	char *eal[] = { argv[0], "--no-huge", "--no-pci", "-m", "256", "-l", "0",
-			"--in-memory", "--log-level=*:error", "--no-telemetry" };
+			"--no-shconf", "--file-prefix=bench_efd_drain", "--log-level=*:error",
+			"--no-telemetry" };
 
 	if (rte_eal_init((int)(sizeof(eal) / sizeof(eal[0])), eal) < 0)
 		return 1;
