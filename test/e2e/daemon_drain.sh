@@ -113,11 +113,25 @@ else
 	wait_for 5 eval 'curl -s "$BASE/v1/health" | grep -q "\"writer\":\"ok\""' ||
 		die "writer did not recover after space returned"
 fi
+# a client polling through the switch's exit and the daemon's re-exec never
+# finds the port closed (curl exit 7): the listening socket crosses the exec
+( while [ ! -e "$TMP/poll.stop" ]; do
+	curl -s -o /dev/null -m 2 "$BASE/v1/health"
+	echo $?
+	sleep 0.02
+done >"$TMP/poll.codes" ) &
+POLL=$!
 wait "$LPID" || die "loadgen failed: $(cat "$TMP/lg.err")"
 LPID=
 # the switch is gone: eniflowd drains what is left, seals, re-execs
 wait_for 15 health_is down || die "eniflowd did not notice the switch exit"
+sleep 0.5
+touch "$TMP/poll.stop"
+wait "$POLL"
 grep -q 'event=reexec' "$TMP/log" || die "no re-exec logged"
+[ "$(grep -c '^7$' "$TMP/poll.codes")" = 0 ] ||
+	die "API port closed during the re-exec: $(sort "$TMP/poll.codes" | uniq -c | tr '\n' ' ')"
+echo "health polls across the re-exec: $(sort "$TMP/poll.codes" | uniq -c | tr '\n' ' ')"
 
 curl -sf "$BASE/v1/segments" -o "$TMP/list.json" || die "list segments"
 mkdir "$TMP/dl"
