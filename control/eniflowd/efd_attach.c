@@ -133,11 +133,15 @@ static int map_shared(struct efd *d)
 	return 0;
 }
 
+int efd_attach_eal(struct efd *d)
+{
+	return eal_init(&d->cfg);
+}
+
 int efd_attach(struct efd *d)
 {
-	int rc = eal_init(&d->cfg);
-	if (rc)
-		return rc;
+	int rc = 0;
+
 	/* The primary may still be building its memzones: give it 30 s. */
 	for (int i = 0; i < 300 && !efd_stop_flag; i++) {
 		rc = map_shared(d);

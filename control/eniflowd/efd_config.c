@@ -21,6 +21,7 @@ void efd_config_defaults(struct efd_config *c)
 	snprintf(c->instance, sizeof(c->instance), "default");
 	snprintf(c->file_prefix, sizeof(c->file_prefix), "eniflow");
 	c->eal_lcore = 0;
+	c->eal_init_timeout_s = 20;
 	c->rotate_bytes = 64ULL << 20;
 	c->rotate_age_s = 60;
 	c->retain_age_s = 7 * 86400;
@@ -55,6 +56,7 @@ static const struct cfg_key keys[] = {
 	{ "instance", S(instance), 0, 0 },
 	{ "file_prefix", S(file_prefix), 0, 0 },
 	{ "eal_lcore", U(eal_lcore, 0, 1023) },
+	{ "eal_init_timeout_s", U(eal_init_timeout_s, 1, 3600) },
 	{ "rotate_bytes", U(rotate_bytes, 1ULL << 16, 1ULL << 40) },
 	{ "rotate_age_s", U(rotate_age_s, 1, 86400) },
 	{ "retain_age_s", U(retain_age_s, 0, 10ULL * 365 * 86400) },

@@ -48,6 +48,7 @@ struct efd_config {
 	char instance[EFL_INSTANCE_MAX + 1];
 	char file_prefix[64];        /**< DPDK --file-prefix of the switch */
 	unsigned eal_lcore;          /**< our lcore for the secondary EAL */
+	uint32_t eal_init_timeout_s; /**< watchdog on rte_eal_init (a primary dying mid-init) */
 	uint64_t rotate_bytes;
 	uint32_t rotate_age_s;
 	uint64_t retain_age_s;       /**< 0 = keep forever (by age) */
@@ -215,7 +216,9 @@ struct efd_shm {
 
 /** Whether the DPDK primary looks alive (runtime config file locked by a process). */
 bool efd_primary_present(const struct efd_config *c);
-/** rte_eal_init as secondary + map memzones and rings. 0 or -errno (logged). */
+/** rte_eal_init as secondary (once per process). 0 or -errno (logged). */
+int efd_attach_eal(struct efd *d);
+/** After efd_attach_eal: map memzones and rings (retrying 30 s). 0 or -errno (logged). */
 int efd_attach(struct efd *d);
 /** True while the primary is alive and its heartbeat fresh. */
 bool efd_primary_alive(struct efd *d);

@@ -18,16 +18,63 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <dirent.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <rte_eal.h>
 #include "efd_internal.h"
 
 
 
+/*
+ * rte_eal_init as a secondary waits, without a timeout, for the primary to
+ * finish its own init; a primary that dies half-way would hang us there.
+ * While it runs, SIGTERM exits at once (nothing is open yet) and a SIGALRM
+ * watchdog re-execs the daemon with the listening socket: execve and
+ * close_range are plain syscalls, safe in a signal handler.
+ */
+static volatile sig_atomic_t in_eal_init;
+static int watchdog_fd = -1;
+static char **saved_argv;
+
+static void close_others(int keep)
+{
+	if (keep > 3)
+		syscall(__NR_close_range, 3U, (unsigned)keep - 1, 0U);
+	syscall(__NR_close_range, (unsigned)(keep > 2 ? keep + 1 : 3), ~0U, 0U);
+}
+
 static void on_signal(int sig)
 {
-	(void)sig;
+	if (in_eal_init && sig != SIGALRM)
+		_exit(0);
+	if (in_eal_init && sig == SIGALRM) {
+		static const char msg[] = "eniflowd level=error event=eal_init_timeout\n";
+		if (write(2, msg, sizeof(msg) - 1) < 0) { /* nothing to do */ }
+		close_others(watchdog_fd);
+		execv("/proc/self/exe", saved_argv);
+		_exit(1);
+	}
 	efd_stop_flag = 1;
+}
+
+/** rte_eal_init under the watchdog. */
+static int eal_init_guarded(struct efd *d, int listen_fd)
+{
+	char env[32];
+
+	snprintf(env, sizeof(env), "%d", listen_fd);
+	setenv("EFD_LISTEN_FD", env, 1);
+	fcntl(listen_fd, F_SETFD, 0);
+	watchdog_fd = listen_fd;
+	in_eal_init = 1;
+	alarm(d->cfg.eal_init_timeout_s);
+	int rc = efd_attach_eal(d);
+	alarm(0);
+	in_eal_init = 0;
+	fcntl(listen_fd, F_SETFD, FD_CLOEXEC);
+	unsetenv("EFD_LISTEN_FD");
+	return rc;
 }
 
 static void usage(void)
@@ -116,6 +163,29 @@ static int init(struct efd *d, int argc, char **argv)
 	return d->drain ? 0 : -ENOMEM;
 }
 
+/**
+ * Close every descriptor but stdio and keep. EAL opens its hugepage and
+ * fbarray files without close-on-exec and holds locks on them; carried
+ * into the new image they would keep the next primary from starting.
+ */
+static void close_fds_except(int keep)
+{
+	DIR *dh = opendir("/proc/self/fd");
+	struct dirent *de;
+	int fds[1024], n = 0;
+
+	if (dh == NULL)
+		return;
+	while ((de = readdir(dh)) != NULL && n < 1024) {
+		int fd = atoi(de->d_name);
+		if (fd > 2 && fd != keep && fd != dirfd(dh))
+			fds[n++] = fd;
+	}
+	closedir(dh);
+	for (int i = 0; i < n; i++)
+		close(fds[i]);
+}
+
 /** Hand the listening socket to a fresh image of ourselves. Returns only on failure. */
 static void reexec(struct efd *d, struct efd_http *h, char **argv)
 {
@@ -129,6 +199,7 @@ static void reexec(struct efd *d, struct efd_http *h, char **argv)
 		setenv("EFD_LISTEN_FD", env, 1);
 	}
 	efd_log("info", "reexec", "listen_fd=%d", fd);
+	close_fds_except(fd);
 	execv("/proc/self/exe", argv);
 	efd_log("error", "reexec_failed", "err=\"%s\"", strerror(errno));
 }
@@ -175,6 +246,8 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGALRM, &sa, NULL);
+	saved_argv = argv;
 	if (init(&d, argc, argv) != 0)
 		return 2;
 	int fd = get_listen_fd(&d.cfg);
@@ -193,7 +266,7 @@ int main(int argc, char **argv)
 			usleep(200000);
 			continue;
 		}
-		if (efd_attach(&d) != 0) {
+		if (eal_init_guarded(&d, fd) != 0 || efd_attach(&d) != 0) {
 			/* EAL cannot be initialised twice: start over in a fresh image. */
 			sleep(1);
 			reexec(&d, h, argv);

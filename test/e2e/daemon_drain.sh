@@ -6,7 +6,8 @@
 # FLOW records + those reported lost, every segment passes seg_verify, the
 # REJECT-only ENI has only REJECT records (all with a rule id), the ENI
 # without a flow log has none, the switch's exit is survived by a re-exec,
-# and segments download (whole and by Range) and delete through the API.
+# segments download (whole and by Range) and delete through the API, and
+# a restarted switch gets the flow logs again.
 # Mode diskfull instead fills a small tmpfs data dir mid-run: the daemon
 # must report it (health, metrics, log), account what it could not write as
 # REC_END_LOSS_WRITER records, recover once space returns, and leave no
@@ -195,4 +196,22 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -XDELETE -H "Authorization: Bearer
 [ -z "$(find "$TMP/data" -name "$FIRST")" ] || die "deleted segment still on disk"
 code=$(curl -s -o /dev/null -w '%{http_code}' "$BASE/v1/segments/$FIRST")
 [ "$code" = 404 ] || die "deleted segment still served: $code"
+# the switch comes back: eniflowd re-attaches and re-applies the flow logs
+BEFORE=$(curl -s "$BASE/v1/segments" | "$PY" -c 'import json,sys; print(len(json.load(sys.stdin)["segments"]))')
+"$LOADGEN" dr "$PREFIX" 3 50000 >"$TMP/dp2.json" 2>"$TMP/lg2.err" &
+LPID=$!
+wait_for 15 health_is up || die "eniflowd did not re-attach to the restarted switch"
+wait "$LPID" || die "second loadgen failed: $(cat "$TMP/lg2.err")"
+LPID=
+wait_for 15 health_is down || die "eniflowd did not notice the second switch exit"
+curl -s "$BASE/v1/segments" -o "$TMP/list2.json"
+"$PY" - "$TMP/list2.json" "$BEFORE" "$TMP/dp2.json" <<'PYEOF' || die "no records after the switch restart"
+import json, sys
+segs = json.load(open(sys.argv[1]))["segments"]
+dp = json.load(open(sys.argv[3]))
+new = len(segs) - int(sys.argv[2])
+acc = dp["enis"][0]["packets_accounted"]
+print("after the switch restart: %d new segments, eni-a accounted %d packets" % (new, acc))
+sys.exit(0 if new > 0 and acc > 0 and any("eni-a" in s["enis"] for s in segs[-new:]) else 1)
+PYEOF
 echo "daemon_drain: all checks passed"
