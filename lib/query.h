@@ -115,7 +115,7 @@ struct qry_seg_ctx {
 struct qry_scan_opts {
 	uint64_t since_ns;               /**< keep records with last_ns >= since; 0 open */
 	uint64_t until_ns;               /**< keep records with first_ns < until; 0 open */
-	const struct qry_filter *filter; /**< NULL = all (bound by the scan) */
+	struct qry_filter *filter;       /**< NULL = all; the scan binds it per file */
 	struct qry_limits limits;
 };
 
