@@ -10,96 +10,28 @@
  * (group, kind, value) triples, bounded by qry_limits.max_distinct.
  */
 #include "query.h"
+#include "query_agg_internal.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define KEY_MAX 96
-#define N_DISTINCT 5
-#define NAME_COLS 4
 
-static const char *const key_names[QRY_KEY_MAX] = {
+const char *const qa_key_names[QRY_KEY_MAX] = {
 	"eni", "vpc", "subnet", "account", "src", "dst", "sport", "dport", "proto", "action",
 	"direction", "rule", "layer", "l2", "kind", "tcpflags", "ipver", "ethertype", "eni_index",
 };
-static const uint8_t key_size[QRY_KEY_MAX] = {
+const uint8_t qa_key_size[QRY_KEY_MAX] = {
 	4, 4, 4, 4, 17, 17, 2, 2, 1, 1, 1, 4, 1, 1, 1, 1, 1, 2, 4,
 };
-static const char *const agg_names[QRY_AGG_MAX] = {
+const char *const qa_agg_names[QRY_AGG_MAX] = {
 	"flows", "packets", "bytes", "bps", "pps", "distinct(src)", "distinct(dst)",
 	"distinct(sport)", "distinct(dport)", "distinct(eni)", "first", "last",
 };
 
-const char *qry_key_name(enum qry_key k) { return k < QRY_KEY_MAX ? key_names[k] : NULL; }
-const char *qry_agg_name(enum qry_agg a) { return a < QRY_AGG_MAX ? agg_names[a] : NULL; }
-
-struct group {
-	uint64_t flows, packets, bytes, first, last;
-	uint64_t distinct[N_DISTINCT];
-};
-
-struct dentry {          /* one (group, kind, value) of the distinct set */
-	uint32_t group;  /* UINT32_MAX = empty slot */
-	uint8_t kind;
-	uint8_t val[17];
-};
-
-struct name_map {        /* one dictionary entry of the current file */
-	uint32_t index;
-	uint32_t id[NAME_COLS];
-};
-
-struct qry_agg_state {
-	struct qry_agg_spec spec;
-	struct qry_limits limits;
-	uint32_t key_off[QRY_MAX_KEYS];
-	uint32_t key_len;        /* bytes used, incl. the time bucket */
-	uint32_t key_stride;     /* key_len rounded up to 8 */
-	bool need_names, need_distinct;
-	/* groups */
-	struct group *groups;
-	uint8_t *keys;
-	uint32_t n_groups, cap_groups;
-	uint32_t *slots;         /* group index + 1; 0 = empty */
-	uint64_t *slot_hash;
-	uint32_t n_slots;
-	/* distinct set */
-	struct dentry *dset;
-	uint64_t n_dset, cap_dset;
-	/* interned names */
-	char **names;
-	uint32_t n_names, cap_names;
-	uint32_t *name_slots;
-	uint32_t n_name_slots;
-	struct name_map *map;
-	uint32_t n_map, cap_map, last_map;
-	uint64_t min_first, max_last;
-};
-
-static inline uint64_t hash_bytes(const void *p, size_t n)
-{
-	const uint8_t *b = p;
-	uint64_t h = 0x9e3779b97f4a7c15ull ^ n;
-
-	while (n >= 8) {
-		uint64_t w;
-		memcpy(&w, b, 8);
-		h = (h ^ w) * 0xff51afd7ed558ccdull;
-		h ^= h >> 32;
-		b += 8;
-		n -= 8;
-	}
-	if (n) {
-		uint64_t w = 0;
-		memcpy(&w, b, n);
-		h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
-	}
-	h ^= h >> 29;
-	h *= 0xbf58476d1ce4e5b9ull;
-	return h ^ (h >> 32);
-}
+const char *qry_key_name(enum qry_key k) { return k < QRY_KEY_MAX ? qa_key_names[k] : NULL; }
+const char *qry_agg_name(enum qry_agg a) { return a < QRY_AGG_MAX ? qa_agg_names[a] : NULL; }
 
 /* ----------------------------------------------------------------- names */
 
@@ -113,7 +45,7 @@ static int name_slots_grow(struct qry_agg_state *a)
 	if (!s)
 		return -ENOMEM;
 	for (uint32_t i = 0; i < a->n_names; i++) {
-		uint32_t h = (uint32_t)hash_bytes(a->names[i], strlen(a->names[i])) & (n - 1);
+		uint32_t h = (uint32_t)qa_hash_bytes(a->names[i], strlen(a->names[i])) & (n - 1);
 		while (s[h])
 			h = (h + 1) & (n - 1);
 		s[h] = i + 1;
@@ -128,7 +60,7 @@ static int intern(struct qry_agg_state *a, const char *s, uint32_t *id)
 {
 	if ((a->n_names + 1) * 2 > a->n_name_slots && name_slots_grow(a))
 		return -ENOMEM;
-	uint32_t m = a->n_name_slots - 1, h = (uint32_t)hash_bytes(s, strlen(s)) & m;
+	uint32_t m = a->n_name_slots - 1, h = (uint32_t)qa_hash_bytes(s, strlen(s)) & m;
 	for (; a->name_slots[h]; h = (h + 1) & m)
 		if (!strcmp(a->names[a->name_slots[h] - 1], s)) {
 			*id = a->name_slots[h] - 1;
@@ -214,7 +146,7 @@ static int name_id(struct qry_agg_state *a, uint32_t idx, int col, uint32_t *id)
 int qry_spec_find_agg(const struct qry_agg_spec *spec, const char *name)
 {
 	for (unsigned i = 0; i < spec->n_aggs; i++)
-		if (!strcmp(agg_names[spec->aggs[i]], name))
+		if (!strcmp(qa_agg_names[spec->aggs[i]], name))
 			return (int)i;
 	return -1;
 }
@@ -243,7 +175,7 @@ int qry_parse_keys(const char *list, struct qry_agg_spec *spec, struct qry_err *
 			tl--;
 		int found = -1;
 		for (int k = 0; k < QRY_KEY_MAX; k++)
-			if (strlen(key_names[k]) == tl && !strncmp(key_names[k], tok, tl))
+			if (strlen(qa_key_names[k]) == tl && !strncmp(qa_key_names[k], tok, tl))
 				found = k;
 		if (found < 0 || spec->n_keys == QRY_MAX_KEYS) {
 			list_err(err, list, (size_t)(tok - list),
@@ -278,7 +210,7 @@ int qry_parse_aggs(const char *list, struct qry_agg_spec *spec, struct qry_err *
 			tl--;
 		int found = -1;
 		for (int k = 0; k < QRY_AGG_MAX; k++)
-			if (strlen(agg_names[k]) == tl && !strncmp(agg_names[k], tok, tl))
+			if (strlen(qa_agg_names[k]) == tl && !strncmp(qa_agg_names[k], tok, tl))
 				found = k;
 		if (found < 0 || spec->n_aggs == QRY_MAX_AGGS) {
 			list_err(err, list, (size_t)(tok - list),
@@ -338,7 +270,7 @@ struct qry_agg_state *qry_agg_create(const struct qry_agg_spec *spec,
 			return NULL;
 		}
 		a->key_off[i] = off;
-		off += key_size[spec->keys[i]];
+		off += qa_key_size[spec->keys[i]];
 		if (spec->keys[i] <= QRY_KEY_ACCOUNT)
 			a->need_names = true;
 	}
@@ -464,7 +396,7 @@ static int grow_slots(struct qry_agg_state *a)
 /* Find or create the group of key k. Returns its index or -errno. */
 static long find_group(struct qry_agg_state *a, const uint8_t *k)
 {
-	uint64_t h = hash_bytes(k, a->key_stride);
+	uint64_t h = qa_hash_bytes(k, a->key_stride);
 	uint32_t m, j;
 
 	if ((a->n_groups + 1) * 2 > a->n_slots && grow_slots(a))
@@ -500,7 +432,7 @@ static int grow_dset(struct qry_agg_state *a)
 	for (uint64_t i = 0; i < a->cap_dset; i++) {
 		if (a->dset[i].group == UINT32_MAX)
 			continue;
-		uint64_t j = hash_bytes(&a->dset[i], sizeof(a->dset[i])) & m;
+		uint64_t j = qa_hash_bytes(&a->dset[i], sizeof(a->dset[i])) & m;
 		while (d[j].group != UINT32_MAX)
 			j = (j + 1) & m;
 		d[j] = a->dset[i];
@@ -523,7 +455,7 @@ static int distinct_add(struct qry_agg_state *a, uint32_t g, uint8_t kind, const
 	memcpy(e.val, val, len);
 	if ((a->n_dset + 1) * 2 > a->cap_dset && grow_dset(a))
 		return -ENOMEM;
-	uint64_t m = a->cap_dset - 1, j = hash_bytes(&e, sizeof(e)) & m;
+	uint64_t m = a->cap_dset - 1, j = qa_hash_bytes(&e, sizeof(e)) & m;
 	for (; a->dset[j].group != UINT32_MAX; j = (j + 1) & m)
 		if (!memcmp(&a->dset[j], &e, sizeof(e)))
 			return 0;
@@ -593,234 +525,3 @@ int qry_agg_add(struct qry_agg_state *a, const struct rec_flow *r)
 	return a->need_distinct ? add_distinct(a, (uint32_t)g, r) : 0;
 }
 
-/* ---------------------------------------------------------------- finish */
-
-static double window_s(const struct qry_agg_state *a)
-{
-	uint64_t w = a->spec.bucket_ns ? a->spec.bucket_ns : a->spec.window_ns;
-
-	if (!w && a->max_last > a->min_first)
-		w = a->max_last - a->min_first;
-	return w ? (double)w / 1e9 : 1.0;
-}
-
-static double agg_value(const struct qry_agg_state *a, const struct group *g, enum qry_agg ag)
-{
-	switch (ag) {
-	case QRY_AGG_FLOWS: return (double)g->flows;
-	case QRY_AGG_PACKETS: return (double)g->packets;
-	case QRY_AGG_BYTES: return (double)g->bytes;
-	case QRY_AGG_BPS: return (double)g->bytes * 8.0 / window_s(a);
-	case QRY_AGG_PPS: return (double)g->packets / window_s(a);
-	case QRY_AGG_FIRST: return (double)g->first;
-	case QRY_AGG_LAST: return (double)g->last;
-	default: return (double)g->distinct[ag - QRY_AGG_DISTINCT_SRC];
-	}
-}
-
-static uint64_t key_num(const uint8_t *p, unsigned size)
-{
-	uint64_t v = 0;
-
-	memcpy(&v, p, size);
-	return v;
-}
-
-/* Natural order of two groups' keys: time, then each key field. */
-static int cmp_keys(const struct qry_agg_state *a, uint32_t x, uint32_t y)
-{
-	const uint8_t *kx = a->keys + (size_t)x * a->key_stride;
-	const uint8_t *ky = a->keys + (size_t)y * a->key_stride;
-
-	if (a->spec.bucket_ns) {
-		uint64_t tx = key_num(kx, 8), ty = key_num(ky, 8);
-		if (tx != ty)
-			return tx < ty ? -1 : 1;
-	}
-	for (unsigned i = 0; i < a->spec.n_keys; i++) {
-		enum qry_key k = a->spec.keys[i];
-		const uint8_t *px = kx + a->key_off[i], *py = ky + a->key_off[i];
-		int c;
-		if (k <= QRY_KEY_ACCOUNT)
-			c = strcmp(a->names[key_num(px, 4)], a->names[key_num(py, 4)]);
-		else if (k == QRY_KEY_SRC || k == QRY_KEY_DST)
-			c = memcmp(px, py, 17);
-		else {
-			uint64_t vx = key_num(px, key_size[k]), vy = key_num(py, key_size[k]);
-			c = vx < vy ? -1 : vx > vy;
-		}
-		if (c)
-			return c;
-	}
-	return 0;
-}
-
-static int cmp_groups(const void *xp, const void *yp, void *arg)
-{
-	const struct qry_agg_state *a = arg;
-	uint32_t x = *(const uint32_t *)xp, y = *(const uint32_t *)yp;
-
-	if (a->spec.bucket_ns) {
-		uint64_t tx = key_num(a->keys + (size_t)x * a->key_stride, 8);
-		uint64_t ty = key_num(a->keys + (size_t)y * a->key_stride, 8);
-		if (tx != ty)
-			return tx < ty ? -1 : 1;
-	}
-	if (a->spec.order_by >= 0) {
-		enum qry_agg ag = a->spec.aggs[a->spec.order_by];
-		double vx = agg_value(a, &a->groups[x], ag), vy = agg_value(a, &a->groups[y], ag);
-		if (vx != vy)
-			return (vx < vy) == a->spec.ascending ? -1 : 1;
-	}
-	return cmp_keys(a, x, y);
-}
-
-static const char *flags_text(uint8_t f, char *buf, size_t len)
-{
-	static const char *const names[8] = {"fin", "syn", "rst", "psh", "ack", "urg", "ece", "cwr"};
-	size_t n = 0;
-
-	buf[0] = '\0';
-	for (int i = 0; i < 8; i++)
-		if (f & (1u << i))
-			n += (size_t)snprintf(buf + n, n < len ? len - n : 0, "%s%s", n ? "+" : "", names[i]);
-	if (!f)
-		snprintf(buf, len, "-");
-	return buf;
-}
-
-static enum qry_col_type key_type(enum qry_key k)
-{
-	switch (k) {
-	case QRY_KEY_SPORT: case QRY_KEY_DPORT: case QRY_KEY_RULE: case QRY_KEY_IPVER:
-	case QRY_KEY_ETHERTYPE: case QRY_KEY_ENI_INDEX:
-		return QRY_COL_U64;
-	default:
-		return QRY_COL_STR;
-	}
-}
-
-static int key_cell(const struct qry_agg_state *a, enum qry_key k, const uint8_t *p,
-		    struct qry_cell *c)
-{
-	char buf[64];
-	const char *s = buf;
-	uint8_t v = p[0];
-
-	if (key_type(k) == QRY_COL_U64) {
-		c->u = key_num(p, key_size[k]);
-		return 0;
-	}
-	switch (k) {
-	case QRY_KEY_ENI: case QRY_KEY_VPC: case QRY_KEY_SUBNET: case QRY_KEY_ACCOUNT:
-		s = a->names[key_num(p, 4)];
-		break;
-	case QRY_KEY_SRC: case QRY_KEY_DST:
-		if (v == 4 || v == 6)
-			inet_ntop(v == 4 ? AF_INET : AF_INET6, p + 1, buf, sizeof(buf));
-		else
-			s = "-";
-		break;
-	case QRY_KEY_PROTO: s = rec_proto_name(v); break;
-	case QRY_KEY_ACTION: s = rec_verdict_name(v); break;
-	case QRY_KEY_DIRECTION: s = rec_direction_name(v); break;
-	case QRY_KEY_LAYER: s = rec_layer_name(v); break;
-	case QRY_KEY_L2: s = rec_l2_class_name(v); break;
-	case QRY_KEY_KIND: s = rec_kind_name(v); break;
-	case QRY_KEY_TCPFLAGS: s = flags_text(v, buf, sizeof(buf)); break;
-	default: s = NULL; break;
-	}
-	if (!s) {
-		snprintf(buf, sizeof(buf), "%u", v);
-		s = buf;
-	}
-	return qry_cell_set_str(c, s);
-}
-
-static struct qry_table *empty_table(const struct qry_agg_state *a)
-{
-	const char *names[1 + QRY_MAX_KEYS + QRY_MAX_AGGS];
-	enum qry_col_type types[1 + QRY_MAX_KEYS + QRY_MAX_AGGS];
-	uint32_t n = 0;
-
-	if (a->spec.bucket_ns) {
-		names[n] = "time";
-		types[n++] = QRY_COL_TIME;
-	}
-	for (unsigned i = 0; i < a->spec.n_keys; i++) {
-		names[n] = key_names[a->spec.keys[i]];
-		types[n++] = key_type(a->spec.keys[i]);
-	}
-	for (unsigned i = 0; i < a->spec.n_aggs; i++) {
-		enum qry_agg g = a->spec.aggs[i];
-		names[n] = agg_names[g];
-		types[n++] = g == QRY_AGG_BPS || g == QRY_AGG_PPS ? QRY_COL_F64
-			     : g == QRY_AGG_FIRST || g == QRY_AGG_LAST ? QRY_COL_TIME
-								   : QRY_COL_U64;
-	}
-	return qry_table_create(n, names, types);
-}
-
-static int emit_row(const struct qry_agg_state *a, struct qry_table *t, uint32_t g)
-{
-	const uint8_t *k = a->keys + (size_t)g * a->key_stride;
-	struct qry_cell *row = qry_table_add_row(t);
-	uint32_t c = 0;
-
-	if (!row)
-		return -ENOMEM;
-	if (a->spec.bucket_ns)
-		row[c++].u = key_num(k, 8);
-	for (unsigned i = 0; i < a->spec.n_keys; i++)
-		if (key_cell(a, a->spec.keys[i], k + a->key_off[i], &row[c++]))
-			return -ENOMEM;
-	for (unsigned i = 0; i < a->spec.n_aggs; i++, c++) {
-		enum qry_agg ag = a->spec.aggs[i];
-		double v = agg_value(a, &a->groups[g], ag);
-		if (t->col_types[c] == QRY_COL_F64)
-			row[c].d = v;
-		else if (ag == QRY_AGG_FIRST)
-			row[c].u = a->groups[g].first;
-		else if (ag == QRY_AGG_LAST)
-			row[c].u = a->groups[g].last;
-		else if (ag <= QRY_AGG_BYTES)
-			row[c].u = ag == QRY_AGG_FLOWS ? a->groups[g].flows
-				   : ag == QRY_AGG_PACKETS ? a->groups[g].packets
-							   : a->groups[g].bytes;
-		else
-			row[c].u = a->groups[g].distinct[ag - QRY_AGG_DISTINCT_SRC];
-	}
-	return 0;
-}
-
-struct qry_table *qry_agg_finish(struct qry_agg_state *a)
-{
-	struct qry_table *t = empty_table(a);
-	uint32_t *order = malloc(((size_t)a->n_groups + 1) * sizeof(*order));
-	uint64_t in_bucket = 0, cur_bucket = UINT64_MAX;
-
-	if (!t || !order)
-		goto nomem;
-	for (uint32_t i = 0; i < a->n_groups; i++)
-		order[i] = i;
-	qsort_r(order, a->n_groups, sizeof(*order), cmp_groups, a);
-	for (uint32_t i = 0; i < a->n_groups; i++) {
-		uint64_t b = a->spec.bucket_ns ? key_num(a->keys + (size_t)order[i] * a->key_stride, 8) : 0;
-		if (b != cur_bucket) {
-			cur_bucket = b;
-			in_bucket = 0;
-		}
-		if (a->spec.top && in_bucket >= a->spec.top)
-			continue;
-		in_bucket++;
-		if (emit_row(a, t, order[i]))
-			goto nomem;
-	}
-	free(order);
-	return t;
-nomem:
-	free(order);
-	qry_table_destroy(t);
-	errno = ENOMEM;
-	return NULL;
-}

@@ -1,0 +1,88 @@
+/*
+ * query_agg_internal.h - the aggregator's state, shared by query_agg.c
+ * (adding records) and query_agg_finish.c (ordering and the result table).
+ * Only those two files include it.
+ */
+#ifndef ENIFLOW_QUERY_AGG_INTERNAL_H
+#define ENIFLOW_QUERY_AGG_INTERNAL_H
+
+#include <string.h>
+
+#include "query.h"
+
+#define KEY_MAX 96
+#define N_DISTINCT 5
+#define NAME_COLS 4
+
+extern const char *const qa_key_names[QRY_KEY_MAX];
+extern const uint8_t qa_key_size[QRY_KEY_MAX];
+extern const char *const qa_agg_names[QRY_AGG_MAX];
+
+struct group {
+	uint64_t flows, packets, bytes, first, last;
+	uint64_t distinct[N_DISTINCT];
+};
+
+struct dentry {          /* one (group, kind, value) of the distinct set */
+	uint32_t group;  /* UINT32_MAX = empty slot */
+	uint8_t kind;
+	uint8_t val[17];
+};
+
+struct name_map {        /* one dictionary entry of the current file */
+	uint32_t index;
+	uint32_t id[NAME_COLS];
+};
+
+struct qry_agg_state {
+	struct qry_agg_spec spec;
+	struct qry_limits limits;
+	uint32_t key_off[QRY_MAX_KEYS];
+	uint32_t key_len;        /* bytes used, incl. the time bucket */
+	uint32_t key_stride;     /* key_len rounded up to 8 */
+	bool need_names, need_distinct;
+	/* groups */
+	struct group *groups;
+	uint8_t *keys;
+	uint32_t n_groups, cap_groups;
+	uint32_t *slots;         /* group index + 1; 0 = empty */
+	uint64_t *slot_hash;
+	uint32_t n_slots;
+	/* distinct set */
+	struct dentry *dset;
+	uint64_t n_dset, cap_dset;
+	/* interned names */
+	char **names;
+	uint32_t n_names, cap_names;
+	uint32_t *name_slots;
+	uint32_t n_name_slots;
+	struct name_map *map;
+	uint32_t n_map, cap_map, last_map;
+	uint64_t min_first, max_last;
+};
+
+static inline uint64_t qa_hash_bytes(const void *p, size_t n)
+{
+	const uint8_t *b = p;
+	uint64_t h = 0x9e3779b97f4a7c15ull ^ n;
+
+	while (n >= 8) {
+		uint64_t w;
+		memcpy(&w, b, 8);
+		h = (h ^ w) * 0xff51afd7ed558ccdull;
+		h ^= h >> 32;
+		b += 8;
+		n -= 8;
+	}
+	if (n) {
+		uint64_t w = 0;
+		memcpy(&w, b, n);
+		h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
+	}
+	h ^= h >> 29;
+	h *= 0xbf58476d1ce4e5b9ull;
+	return h ^ (h >> 32);
+}
+
+
+#endif /* ENIFLOW_QUERY_AGG_INTERNAL_H */
