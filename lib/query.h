@@ -199,6 +199,9 @@ enum qry_key {
 	QRY_KEY_PROTO, QRY_KEY_ACTION, QRY_KEY_DIRECTION, QRY_KEY_RULE,
 	QRY_KEY_LAYER, QRY_KEY_L2, QRY_KEY_KIND, QRY_KEY_TCPFLAGS,
 	QRY_KEY_IPVER, QRY_KEY_ETHERTYPE, QRY_KEY_ENI_INDEX,
+	QRY_KEY_PEER,  /**< the remote end: dst for egress, src for ingress */
+	QRY_KEY_LOCAL, /**< the ENI's end: src for egress, dst for ingress */
+	QRY_KEY_TAG,   /**< a label given by the caller (qry_agg_add_tagged) */
 	QRY_KEY_MAX
 };
 
@@ -214,6 +217,9 @@ enum qry_agg {
 	QRY_AGG_DISTINCT_ENI,
 	QRY_AGG_FIRST,     /**< min first_ns */
 	QRY_AGG_LAST,      /**< max last_ns */
+	QRY_AGG_REJECTED,  /**< records with verdict REJECT */
+	QRY_AGG_PEAK_BPS,  /**< highest bytes*8/s over windows of peak_ns */
+	QRY_AGG_PEAK_PPS,  /**< highest packets/s over windows of peak_ns */
 	QRY_AGG_MAX
 };
 
@@ -236,6 +242,8 @@ struct qry_agg_spec {
 	uint64_t top;        /**< keep the first top rows (per bucket if bucket_ns); 0 all */
 	/** Window for rates when bucket_ns is 0; 0 = data span (max last - min first). */
 	uint64_t window_ns;
+	/** Window of peak_bps/peak_pps (records count in the window of first_ns); 0 = 1 s. */
+	uint64_t peak_ns;
 };
 
 /**
@@ -260,6 +268,8 @@ void qry_agg_destroy(struct qry_agg_state *a);
 int qry_agg_begin_file(struct qry_agg_state *a, const struct seg_header_info *hdr);
 /** Add one record. 0, -ENOSPC (limit) or -ENOMEM. */
 int qry_agg_add(struct qry_agg_state *a, const struct rec_flow *r);
+/** Add one record under a caller-given label (the "tag" key). 0 or -errno. */
+int qry_agg_add_tagged(struct qry_agg_state *a, const struct rec_flow *r, const char *tag);
 /** Groups so far. */
 uint64_t qry_agg_groups(const struct qry_agg_state *a);
 /** Sort, cut, and build the result table (new; caller destroys). NULL + errno. */

@@ -21,13 +21,15 @@
 const char *const qa_key_names[QRY_KEY_MAX] = {
 	"eni", "vpc", "subnet", "account", "src", "dst", "sport", "dport", "proto", "action",
 	"direction", "rule", "layer", "l2", "kind", "tcpflags", "ipver", "ethertype", "eni_index",
+	"peer", "local", "tag",
 };
 const uint8_t qa_key_size[QRY_KEY_MAX] = {
-	4, 4, 4, 4, 17, 17, 2, 2, 1, 1, 1, 4, 1, 1, 1, 1, 1, 2, 4,
+	4, 4, 4, 4, 17, 17, 2, 2, 1, 1, 1, 4, 1, 1, 1, 1, 1, 2, 4, 17, 17, 4,
 };
 const char *const qa_agg_names[QRY_AGG_MAX] = {
 	"flows", "packets", "bytes", "bps", "pps", "distinct(src)", "distinct(dst)",
 	"distinct(sport)", "distinct(dport)", "distinct(eni)", "first", "last",
+	"rejected", "peak_bps", "peak_pps",
 };
 
 const char *qry_key_name(enum qry_key k) { return k < QRY_KEY_MAX ? qa_key_names[k] : NULL; }
@@ -241,6 +243,7 @@ void qry_agg_destroy(struct qry_agg_state *a)
 	free(a->slots);
 	free(a->slot_hash);
 	free(a->dset);
+	free(a->peak);
 	free(a);
 }
 
@@ -284,12 +287,21 @@ struct qry_agg_state *qry_agg_create(const struct qry_agg_spec *spec,
 			a->need_distinct = true;
 		if (spec->aggs[i] == QRY_AGG_DISTINCT_ENI)
 			a->need_names = true;
+		if (spec->aggs[i] == QRY_AGG_PEAK_BPS || spec->aggs[i] == QRY_AGG_PEAK_PPS)
+			a->need_peak = true;
 	}
 	a->key_len = off;
 	a->key_stride = (off + 7) & ~7u;
 	if (!a->key_stride)
 		a->key_stride = 8;
 	a->min_first = UINT64_MAX;
+	a->peak_ns = spec->peak_ns ? spec->peak_ns : 1000000000ull;
+	/* Untagged records carry the tag "-". */
+	if (intern(a, "-", &a->cur_tag)) {
+		qry_agg_destroy(a);
+		errno = ENOMEM;
+		return NULL;
+	}
 	return a;
 }
 
@@ -343,6 +355,9 @@ static int make_key(struct qry_agg_state *a, const struct rec_flow *r, uint8_t *
 		case QRY_KEY_IPVER: *p = r->ip_version; break;
 		case QRY_KEY_ETHERTYPE: v16 = r->ethertype; memcpy(p, &v16, 2); break;
 		case QRY_KEY_ENI_INDEX: memcpy(p, &r->eni, 4); break;
+		case QRY_KEY_PEER: put_addr(p, r, r->direction != REC_DIR_EGRESS); break;
+		case QRY_KEY_LOCAL: put_addr(p, r, r->direction == REC_DIR_EGRESS); break;
+		case QRY_KEY_TAG: memcpy(p, &a->cur_tag, 4); break;
 		default: break;
 		}
 	}
@@ -500,6 +515,51 @@ static int add_distinct(struct qry_agg_state *a, uint32_t g, const struct rec_fl
 	return rc;
 }
 
+static int grow_peak(struct qry_agg_state *a)
+{
+	uint64_t n = a->cap_peak ? a->cap_peak * 2 : 1024, m = n - 1;
+	struct pentry *d = malloc(n * sizeof(*d));
+
+	if (!d)
+		return -ENOMEM;
+	for (uint64_t i = 0; i < n; i++)
+		d[i].group = UINT32_MAX;
+	for (uint64_t i = 0; i < a->cap_peak; i++) {
+		if (a->peak[i].group == UINT32_MAX)
+			continue;
+		uint64_t j = qa_hash_bytes(&a->peak[i], 16) & m;
+		while (d[j].group != UINT32_MAX)
+			j = (j + 1) & m;
+		d[j] = a->peak[i];
+	}
+	free(a->peak);
+	a->peak = d;
+	a->cap_peak = n;
+	return 0;
+}
+
+/* Count r in its group's peak window (window of first_ns). */
+static int peak_add(struct qry_agg_state *a, uint32_t g, const struct rec_flow *r)
+{
+	struct pentry e = {.group = g, .pad = 0, .window = r->first_ns / a->peak_ns};
+
+	if ((a->n_peak + 1) * 2 > a->cap_peak && grow_peak(a))
+		return -ENOMEM;
+	uint64_t m = a->cap_peak - 1, j = qa_hash_bytes(&e, 16) & m;
+	for (; a->peak[j].group != UINT32_MAX; j = (j + 1) & m)
+		if (a->peak[j].group == g && a->peak[j].window == e.window)
+			break;
+	if (a->peak[j].group == UINT32_MAX) {
+		if (a->limits.max_distinct && a->n_peak >= a->limits.max_distinct)
+			return -ENOSPC;
+		a->peak[j] = e;
+		a->n_peak++;
+	}
+	a->peak[j].bytes += r->bytes;
+	a->peak[j].packets += r->packets;
+	return 0;
+}
+
 int qry_agg_add(struct qry_agg_state *a, const struct rec_flow *r)
 {
 	uint8_t k[KEY_MAX + 8];
@@ -514,6 +574,7 @@ int qry_agg_add(struct qry_agg_state *a, const struct rec_flow *r)
 	gr->flows++;
 	gr->packets += r->packets;
 	gr->bytes += r->bytes;
+	gr->rejected += r->verdict == REC_VERDICT_REJECT;
 	if (r->first_ns < gr->first)
 		gr->first = r->first_ns;
 	if (r->last_ns > gr->last)
@@ -522,6 +583,23 @@ int qry_agg_add(struct qry_agg_state *a, const struct rec_flow *r)
 		a->min_first = r->first_ns;
 	if (r->last_ns > a->max_last)
 		a->max_last = r->last_ns;
+	if (a->need_peak) {
+		int rc = peak_add(a, (uint32_t)g, r);
+		if (rc)
+			return rc;
+	}
 	return a->need_distinct ? add_distinct(a, (uint32_t)g, r) : 0;
+}
+
+int qry_agg_add_tagged(struct qry_agg_state *a, const struct rec_flow *r, const char *tag)
+{
+	uint32_t dash = a->cur_tag;
+	int rc;
+
+	if (intern(a, tag, &a->cur_tag))
+		return -ENOMEM;
+	rc = qry_agg_add(a, r);
+	a->cur_tag = dash;
+	return rc;
 }
 

@@ -34,6 +34,9 @@ static double agg_value(const struct qry_agg_state *a, const struct group *g, en
 	case QRY_AGG_PPS: return (double)g->packets / window_s(a);
 	case QRY_AGG_FIRST: return (double)g->first;
 	case QRY_AGG_LAST: return (double)g->last;
+	case QRY_AGG_REJECTED: return (double)g->rejected;
+	case QRY_AGG_PEAK_BPS: return (double)g->peak_bytes * 8.0 / ((double)a->peak_ns / 1e9);
+	case QRY_AGG_PEAK_PPS: return (double)g->peak_packets / ((double)a->peak_ns / 1e9);
 	default: return (double)g->distinct[ag - QRY_AGG_DISTINCT_SRC];
 	}
 }
@@ -61,9 +64,9 @@ static int cmp_keys(const struct qry_agg_state *a, uint32_t x, uint32_t y)
 		enum qry_key k = a->spec.keys[i];
 		const uint8_t *px = kx + a->key_off[i], *py = ky + a->key_off[i];
 		int c;
-		if (k <= QRY_KEY_ACCOUNT)
+		if (k <= QRY_KEY_ACCOUNT || k == QRY_KEY_TAG)
 			c = strcmp(a->names[key_num(px, 4)], a->names[key_num(py, 4)]);
-		else if (k == QRY_KEY_SRC || k == QRY_KEY_DST)
+		else if (k == QRY_KEY_SRC || k == QRY_KEY_DST || k == QRY_KEY_PEER || k == QRY_KEY_LOCAL)
 			c = memcmp(px, py, 17);
 		else {
 			uint64_t vx = key_num(px, qa_key_size[k]), vy = key_num(py, qa_key_size[k]);
@@ -133,9 +136,10 @@ static int key_cell(const struct qry_agg_state *a, enum qry_key k, const uint8_t
 	}
 	switch (k) {
 	case QRY_KEY_ENI: case QRY_KEY_VPC: case QRY_KEY_SUBNET: case QRY_KEY_ACCOUNT:
+	case QRY_KEY_TAG:
 		s = a->names[key_num(p, 4)];
 		break;
-	case QRY_KEY_SRC: case QRY_KEY_DST:
+	case QRY_KEY_SRC: case QRY_KEY_DST: case QRY_KEY_PEER: case QRY_KEY_LOCAL:
 		if (v == 4 || v == 6)
 			inet_ntop(v == 4 ? AF_INET : AF_INET6, p + 1, buf, sizeof(buf));
 		else
@@ -174,7 +178,9 @@ static struct qry_table *empty_table(const struct qry_agg_state *a)
 	for (unsigned i = 0; i < a->spec.n_aggs; i++) {
 		enum qry_agg g = a->spec.aggs[i];
 		names[n] = qa_agg_names[g];
-		types[n++] = g == QRY_AGG_BPS || g == QRY_AGG_PPS ? QRY_COL_F64
+		types[n++] = g == QRY_AGG_BPS || g == QRY_AGG_PPS || g == QRY_AGG_PEAK_BPS ||
+					     g == QRY_AGG_PEAK_PPS
+				     ? QRY_COL_F64
 			     : g == QRY_AGG_FIRST || g == QRY_AGG_LAST ? QRY_COL_TIME
 								   : QRY_COL_U64;
 	}
@@ -203,6 +209,8 @@ static int emit_row(const struct qry_agg_state *a, struct qry_table *t, uint32_t
 			row[c].u = a->groups[g].first;
 		else if (ag == QRY_AGG_LAST)
 			row[c].u = a->groups[g].last;
+		else if (ag == QRY_AGG_REJECTED)
+			row[c].u = a->groups[g].rejected;
 		else if (ag <= QRY_AGG_BYTES)
 			row[c].u = ag == QRY_AGG_FLOWS ? a->groups[g].flows
 				   : ag == QRY_AGG_PACKETS ? a->groups[g].packets
@@ -221,6 +229,16 @@ struct qry_table *qry_agg_finish(struct qry_agg_state *a)
 
 	if (!t || !order)
 		goto nomem;
+	for (uint64_t i = 0; i < a->cap_peak; i++) {
+		const struct pentry *e = &a->peak[i];
+		if (e->group == UINT32_MAX)
+			continue;
+		struct group *g = &a->groups[e->group];
+		if (e->bytes > g->peak_bytes)
+			g->peak_bytes = e->bytes;
+		if (e->packets > g->peak_packets)
+			g->peak_packets = e->packets;
+	}
 	for (uint32_t i = 0; i < a->n_groups; i++)
 		order[i] = i;
 	qsort_r(order, a->n_groups, sizeof(*order), cmp_groups, a);

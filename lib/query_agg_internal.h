@@ -19,7 +19,8 @@ extern const uint8_t qa_key_size[QRY_KEY_MAX];
 extern const char *const qa_agg_names[QRY_AGG_MAX];
 
 struct group {
-	uint64_t flows, packets, bytes, first, last;
+	uint64_t flows, packets, bytes, first, last, rejected;
+	uint64_t peak_bytes, peak_packets; /* filled by finish */
 	uint64_t distinct[N_DISTINCT];
 };
 
@@ -27,6 +28,13 @@ struct dentry {          /* one (group, kind, value) of the distinct set */
 	uint32_t group;  /* UINT32_MAX = empty slot */
 	uint8_t kind;
 	uint8_t val[17];
+};
+
+struct pentry {           /* bytes/packets of one group in one peak window */
+	uint32_t group;   /* UINT32_MAX = empty slot */
+	uint32_t pad;
+	uint64_t window;  /* first_ns / peak_ns */
+	uint64_t bytes, packets;
 };
 
 struct name_map {        /* one dictionary entry of the current file */
@@ -40,7 +48,11 @@ struct qry_agg_state {
 	uint32_t key_off[QRY_MAX_KEYS];
 	uint32_t key_len;        /* bytes used, incl. the time bucket */
 	uint32_t key_stride;     /* key_len rounded up to 8 */
-	bool need_names, need_distinct;
+	bool need_names, need_distinct, need_peak;
+	uint64_t peak_ns;
+	uint32_t cur_tag;        /* name id of the tag of the record being added */
+	struct pentry *peak;
+	uint64_t n_peak, cap_peak;
 	/* groups */
 	struct group *groups;
 	uint8_t *keys;

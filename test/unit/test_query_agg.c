@@ -159,7 +159,59 @@ static void test_known(void)
 	}
 	qry_table_destroy(t);
 
+	/* peer (remote end by direction), rejected, peak rates over 1 s windows, tags */
+	recs[1].direction = REC_DIR_INGRESS; /* 10.0.0.1 -> 10.0.1.2 seen inbound: peer is the src */
+	recs[2].verdict = REC_VERDICT_REJECT;
+	recs[0].direction = recs[2].direction = REC_DIR_EGRESS;
+	memset(&s, 0, sizeof(s));
+	qry_parse_keys("eni,peer", &s, &err);
+	CHECK(qry_parse_aggs("flows,rejected,peak_bps,peak_pps", &s, &err) == 0, "%s", err.msg);
+	s.order_by = -1;
+	t = run(&s, NULL, recs, 3, &rc);
+	CHECK(t && t->n_rows == 3, "peer rows %u", t ? t->n_rows : 0);
+	if (t && t->n_rows == 3) {
+		/* sorted by peer: 10.0.0.1 (ingress rec 1), 10.0.1.1 (rec 0), 10.0.1.2 (rec 2) */
+		CHECK(!strcmp(cell_s(t, 0, "peer", b), "10.0.0.1"), "peer0 %s", cell_s(t, 0, "peer", b));
+		CHECK(!strcmp(cell_s(t, 2, "peer", b), "10.0.1.2"), "peer2 %s", cell_s(t, 2, "peer", b));
+		CHECK(!strcmp(cell_s(t, 2, "rejected", b), "1"), "rej %s", cell_s(t, 2, "rejected", b));
+		CHECK(!strcmp(cell_s(t, 0, "rejected", b), "0"), "rej0 %s", cell_s(t, 0, "rejected", b));
+		CHECK(!strcmp(cell_s(t, 1, "peak_bps", b), "8000.000"), "peak %s", cell_s(t, 1, "peak_bps", b));
+	}
+	qry_table_destroy(t);
+	/* peak: eni-a has 1000+2000 bytes in second 1 and 500 in second 2 -> 24000 bps */
+	memset(&s, 0, sizeof(s));
+	qry_parse_keys("eni", &s, &err);
+	qry_parse_aggs("peak_bps,peak_pps,bytes", &s, &err);
+	s.order_by = 0;
+	t = run(&s, NULL, recs, 6, &rc);
+	CHECK(t && t->n_rows == 4 && !strcmp(cell_s(t, 0, "peak_bps", b), "24000.000") &&
+		      !strcmp(cell_s(t, 0, "peak_pps", b), "30.000"),
+	      "peak row0 %s", t ? cell_s(t, 0, "peak_bps", b) : "-");
+	qry_table_destroy(t);
+	{
+		struct qry_agg_state *ag;
+		memset(&s, 0, sizeof(s));
+		qry_parse_keys("tag", &s, &err);
+		qry_parse_aggs("flows", &s, &err);
+		s.order_by = -1;
+		ag = qry_agg_create(&s, NULL);
+		qry_agg_add_tagged(ag, &recs[0], "listA");
+		qry_agg_add_tagged(ag, &recs[1], "listB");
+		qry_agg_add_tagged(ag, &recs[2], "listA");
+		qry_agg_add(ag, &recs[3]);
+		t = qry_agg_finish(ag);
+		CHECK(t && t->n_rows == 3 && !strcmp(cell_s(t, 0, "tag", b), "-") &&
+			      !strcmp(cell_s(t, 1, "tag", b), "listA") && !strcmp(cell_s(t, 1, "flows", b), "2"),
+		      "tags %u", t ? t->n_rows : 0);
+		qry_table_destroy(t);
+		qry_agg_destroy(ag);
+	}
+
 	/* empty input: no rows, still the right columns */
+	memset(&s, 0, sizeof(s));
+	qry_parse_keys("dport", &s, &err);
+	qry_parse_aggs("packets", &s, &err);
+	s.bucket_ns = 1000000000ull;
 	t = run(&s, NULL, recs, 0, &rc);
 	CHECK(t && t->n_rows == 0 && t->n_cols == 3, "empty rows %u", t ? t->n_rows : 9);
 	qry_table_destroy(t);
