@@ -270,6 +270,8 @@ int qry_agg_begin_file(struct qry_agg_state *a, const struct seg_header_info *hd
 int qry_agg_add(struct qry_agg_state *a, const struct rec_flow *r);
 /** Add one record under a caller-given label (the "tag" key). 0 or -errno. */
 int qry_agg_add_tagged(struct qry_agg_state *a, const struct rec_flow *r, const char *tag);
+/** min first_ns and max last_ns of the records added (UINT64_MAX/0 if none). */
+void qry_agg_time_span(const struct qry_agg_state *a, uint64_t *first_ns, uint64_t *last_ns);
 /** Groups so far. */
 uint64_t qry_agg_groups(const struct qry_agg_state *a);
 /** Sort, cut, and build the result table (new; caller destroys). NULL + errno. */

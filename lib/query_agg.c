@@ -305,6 +305,12 @@ struct qry_agg_state *qry_agg_create(const struct qry_agg_spec *spec,
 	return a;
 }
 
+void qry_agg_time_span(const struct qry_agg_state *a, uint64_t *first_ns, uint64_t *last_ns)
+{
+	*first_ns = a->min_first;
+	*last_ns = a->max_last;
+}
+
 uint64_t qry_agg_groups(const struct qry_agg_state *a)
 {
 	return a->n_groups;
