@@ -462,6 +462,7 @@ void qry_det_destroy(struct qry_det *d)
 	for (int i = 0; i < DET_MAX_AGGS; i++)
 		qry_agg_destroy(d->agg[i]);
 	qry_threat_destroy(d->threat);
+	free(d->rules);
 	det_geo_close(d);
 	free(d);
 }

@@ -128,7 +128,8 @@ static int fold(struct qry_det *d, const struct qry_table *peers, struct qry_tab
 		c[i].packets += tcell(peers, r, "packets")->u;
 		c[i].bytes += tcell(peers, r, "bytes")->u;
 	}
-	qsort(c, n, sizeof(*c), cmp_country);
+	if (n)
+		qsort(c, n, sizeof(*c), cmp_country);
 	for (size_t i = 0; i < n && !rc; i++) {
 		struct qry_cell *row = qry_table_add_row(out);
 		if (!row) {

@@ -58,7 +58,8 @@ static int parse_rules(struct qry_det *d, const char *s)
 			return det_fail(d, "policy: rules: expected ',' at '%s'", end);
 		p = *end ? end + 1 : end;
 	}
-	qsort(d->rules, d->n_rules, sizeof(*d->rules), cmp_u32);
+	if (d->n_rules)
+		qsort(d->rules, d->n_rules, sizeof(*d->rules), cmp_u32);
 	return 0;
 }
 

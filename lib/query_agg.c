@@ -113,7 +113,8 @@ int qry_agg_begin_file(struct qry_agg_state *a, const struct seg_header_info *hd
 			return -ENOMEM;
 	}
 	a->n_map = hdr->n_enis;
-	qsort(a->map, a->n_map, sizeof(*a->map), cmp_map);
+	if (a->n_map)
+		qsort(a->map, a->n_map, sizeof(*a->map), cmp_map);
 	return 0;
 }
 

@@ -546,7 +546,8 @@ static uint32_t normalise_ranges(struct qry_filter *f, uint32_t first)
 	struct qf_range *r = f->ranges + first;
 	uint32_t n = f->n_ranges - first, out = 0;
 
-	qsort(r, n, sizeof(*r), cmp_range);
+	if (n)
+		qsort(r, n, sizeof(*r), cmp_range);
 	for (uint32_t i = 0; i < n; i++) {
 		if (out && (r[i].lo <= r[out - 1].hi || r[i].lo == r[out - 1].hi + 1)) {
 			if (r[i].hi > r[out - 1].hi)
@@ -831,7 +832,8 @@ int qry_filter_bind(struct qry_filter *f, const struct seg_eni_info *enis, uint3
 				    bound_add(b, enis[e].index))
 					return -ENOMEM;
 		}
-		qsort(b->idx, b->n, sizeof(*b->idx), cmp_u32);
+		if (b->n)
+			qsort(b->idx, b->n, sizeof(*b->idx), cmp_u32);
 	}
 	return 0;
 }

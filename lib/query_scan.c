@@ -203,7 +203,7 @@ int qry_scan(const char *const *paths, size_t n_paths, const struct qry_scan_opt
 	c.err->msg[0] = '\0';
 	for (size_t i = 0; i < n_paths && !rc; i++)
 		rc = walk(paths[i], &files, 0, c.err);
-	if (!rc)
+	if (!rc && files.n)
 		qsort(files.v, files.n, sizeof(*files.v), cmp_str);
 	for (size_t i = 0; i < files.n && !rc; i++)
 		rc = scan_file(&c, files.v[i]);

@@ -234,13 +234,15 @@ int qry_threat_build(struct qry_threat *t)
 {
 	size_t out = 0;
 
-	qsort(t->v4, t->n4, sizeof(*t->v4), cmp4);
+	if (t->n4)
+		qsort(t->v4, t->n4, sizeof(*t->v4), cmp4);
 	for (size_t i = 0; i < t->n4; i++)
 		if (!out || t->v4[i].lo > t->v4[out - 1].hi)
 			t->v4[out++] = t->v4[i];
 	t->n4 = out;
 	out = 0;
-	qsort(t->v6, t->n6, sizeof(*t->v6), cmp6);
+	if (t->n6)
+		qsort(t->v6, t->n6, sizeof(*t->v6), cmp6);
 	for (size_t i = 0; i < t->n6; i++)
 		if (!out || cmp128(t->v6[i].lo, t->v6[out - 1].hi) > 0)
 			t->v6[out++] = t->v6[i];
