@@ -94,6 +94,18 @@ int qry_filter_bind(struct qry_filter *f, const struct seg_eni_info *enis, uint3
 /** True if r passes f (bound to r's segment). */
 bool qry_filter_match(const struct qry_filter *f, const struct rec_flow *r);
 
+/** Most indexes one qry_filter_select() call takes. */
+#define QRY_FILTER_BURST 1024
+
+/**
+ * Burst match: of the records recs[in[0..n-1]] (n <= QRY_FILTER_BURST,
+ * in ascending), write the indexes of those that pass f to out (ascending)
+ * and return their count. Several times faster than qry_filter_match per
+ * record. Uses scratch space inside f: one thread per filter at a time.
+ */
+size_t qry_filter_select(struct qry_filter *f, const struct rec_flow *recs, const uint32_t *in,
+			 size_t n, uint32_t *out);
+
 /**
  * Could a record with ENI index eni pass f, knowing nothing else about it?
  * (Three-valued evaluation of f; used to skip blocks through the index.)

@@ -242,7 +242,6 @@ void qry_agg_destroy(struct qry_agg_state *a)
 	free(a->groups);
 	free(a->keys);
 	free(a->slots);
-	free(a->slot_hash);
 	free(a->dset);
 	free(a->peak);
 	free(a);
@@ -390,27 +389,23 @@ static int grow_groups(struct qry_agg_state *a)
 static int grow_slots(struct qry_agg_state *a)
 {
 	uint32_t n = a->n_slots ? a->n_slots * 2 : 512, m = n - 1;
-	uint32_t *s = calloc(n, sizeof(*s));
-	uint64_t *h = malloc((size_t)n * sizeof(*h));
+	uint64_t *s = calloc(n, sizeof(*s));
 
-	if (!s || !h) {
-		free(s);
-		free(h);
+	if (!s)
 		return -ENOMEM;
-	}
 	for (uint32_t i = 0; i < a->n_slots; i++) {
-		if (!a->slots[i])
+		uint64_t e = a->slots[i];
+		if (!e)
 			continue;
-		uint32_t j = (uint32_t)a->slot_hash[i] & m;
+		/* The slot keeps only the high half of the hash: rehash the key. */
+		uint32_t g = (uint32_t)e - 1;
+		uint32_t j = (uint32_t)qa_hash_bytes(a->keys + (size_t)g * a->key_stride, a->key_stride) & m;
 		while (s[j])
 			j = (j + 1) & m;
-		s[j] = a->slots[i];
-		h[j] = a->slot_hash[i];
+		s[j] = e;
 	}
 	free(a->slots);
-	free(a->slot_hash);
 	a->slots = s;
-	a->slot_hash = h;
 	a->n_slots = n;
 	return 0;
 }
@@ -418,15 +413,17 @@ static int grow_slots(struct qry_agg_state *a)
 /* Find or create the group of key k. Returns its index or -errno. */
 static long find_group(struct qry_agg_state *a, const uint8_t *k)
 {
-	uint64_t h = qa_hash_bytes(k, a->key_stride);
+	uint64_t h = qa_hash_bytes(k, a->key_stride), hi = h & 0xffffffff00000000ull;
 	uint32_t m, j;
 
 	if ((a->n_groups + 1) * 2 > a->n_slots && grow_slots(a))
 		return -ENOMEM;
 	m = a->n_slots - 1;
 	for (j = (uint32_t)h & m; a->slots[j]; j = (j + 1) & m) {
-		uint32_t g = a->slots[j] - 1;
-		if (a->slot_hash[j] == h && !memcmp(a->keys + (size_t)g * a->key_stride, k, a->key_stride))
+		uint64_t e = a->slots[j];
+		uint32_t g = (uint32_t)e - 1;
+		if ((e & 0xffffffff00000000ull) == hi &&
+		    qa_key_eq(a->keys + (size_t)g * a->key_stride, k, a->key_stride))
 			return g;
 	}
 	if (a->limits.max_groups && a->n_groups >= a->limits.max_groups)
@@ -437,8 +434,7 @@ static long find_group(struct qry_agg_state *a, const uint8_t *k)
 	memcpy(a->keys + (size_t)g * a->key_stride, k, a->key_stride);
 	memset(&a->groups[g], 0, sizeof(a->groups[g]));
 	a->groups[g].first = UINT64_MAX;
-	a->slots[j] = g + 1;
-	a->slot_hash[j] = h;
+	a->slots[j] = hi | (g + 1);
 	return g;
 }
 

@@ -57,8 +57,7 @@ struct qry_agg_state {
 	struct group *groups;
 	uint8_t *keys;
 	uint32_t n_groups, cap_groups;
-	uint32_t *slots;         /* group index + 1; 0 = empty */
-	uint64_t *slot_hash;
+	uint64_t *slots;         /* hash high 32 bits << 32 | group index + 1; 0 = empty */
 	uint32_t n_slots;
 	/* distinct set */
 	struct dentry *dset;
@@ -73,27 +72,49 @@ struct qry_agg_state {
 	uint64_t min_first, max_last;
 };
 
+/*
+ * Hash of n bytes: each 8-byte word is multiplied by its own odd constant
+ * (independent multiplies, so they overlap in the pipeline), then mixed.
+ */
 static inline uint64_t qa_hash_bytes(const void *p, size_t n)
 {
+	static const uint64_t k[4] = {0x9e3779b97f4a7c15ull, 0xc2b2ae3d27d4eb4full,
+				      0x165667b19e3779f9ull, 0xd6e8feb86659fd93ull};
 	const uint8_t *b = p;
-	uint64_t h = 0x9e3779b97f4a7c15ull ^ n;
+	uint64_t h = n * 0xff51afd7ed558ccdull;
+	unsigned i = 0;
 
 	while (n >= 8) {
 		uint64_t w;
 		memcpy(&w, b, 8);
-		h = (h ^ w) * 0xff51afd7ed558ccdull;
-		h ^= h >> 32;
+		h ^= (w + i) * k[i & 3];
+		h = (h << 17 | h >> 47) ^ (h >> 3);
 		b += 8;
 		n -= 8;
+		i++;
 	}
 	if (n) {
 		uint64_t w = 0;
 		memcpy(&w, b, n);
-		h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
+		h ^= (w + i) * k[i & 3];
 	}
 	h ^= h >> 29;
 	h *= 0xbf58476d1ce4e5b9ull;
 	return h ^ (h >> 32);
+}
+
+/* Equal keys of stride bytes (a multiple of 8). */
+static inline bool qa_key_eq(const uint8_t *a, const uint8_t *b, uint32_t stride)
+{
+	uint64_t diff = 0;
+
+	for (uint32_t i = 0; i < stride; i += 8) {
+		uint64_t x, y;
+		memcpy(&x, a + i, 8);
+		memcpy(&y, b + i, 8);
+		diff |= x ^ y;
+	}
+	return !diff;
 }
 
 

@@ -21,27 +21,6 @@
 #include <string.h>
 #include <strings.h>
 
-/* Per-segment resolution of one QF_NAMES node. */
-struct qf_bound {
-	uint32_t *idx; /* sorted ENI indexes */
-	uint32_t n, cap;
-};
-
-struct qry_filter {
-	struct qf_node *nodes;
-	uint32_t n_nodes, cap_nodes;
-	uint32_t root;
-	struct qf_range *ranges;
-	uint32_t n_ranges, cap_ranges;
-	struct qf_prefix *prefixes;
-	uint32_t n_prefixes, cap_prefixes;
-	struct qf_name *names;
-	uint32_t n_names, cap_names;
-	struct qf_bound *bound; /* one per QF_NAMES node (node.v is the slot) */
-	uint32_t n_bound;
-	bool uses_eni;
-};
-
 /* ------------------------------------------------------------ field table */
 
 enum qf_vkind {
@@ -233,21 +212,6 @@ static void next(struct parser *p)
 }
 
 /* ------------------------------------------------------------ node pools */
-
-#define GROW(arr, n, cap)                                                          \
-	((n) < (cap) ? 0 : grow_array((void **)&(arr), &(cap), sizeof(*(arr))))
-
-static int grow_array(void **arr, uint32_t *cap, size_t elem)
-{
-	uint32_t ncap = *cap ? *cap * 2 : 8;
-	void *n = realloc(*arr, (size_t)ncap * elem);
-
-	if (!n)
-		return -ENOMEM;
-	*arr = n;
-	*cap = ncap;
-	return 0;
-}
 
 static uint32_t add_node(struct parser *p, uint8_t op, uint8_t field, uint8_t cmp, uint32_t a,
 			 uint32_t b, uint64_t v)
@@ -750,6 +714,8 @@ void qry_filter_destroy(struct qry_filter *f)
 	free(f->ranges);
 	free(f->prefixes);
 	free(f->names);
+	free(f->scratch);
+	free(f->vals);
 	free(f);
 }
 
@@ -772,6 +738,12 @@ struct qry_filter *qry_filter_compile(const char *expr, struct qry_err *err)
 		if (!p.failed && p.tok.type != T_END)
 			fail_at(&p, p.tok.col, "expected 'and', 'or' or the end of the expression");
 	}
+	if (!p.failed) {
+		f->scratch = malloc((size_t)f->n_nodes * 3 * QF_CHUNK * sizeof(*f->scratch));
+		f->vals = malloc(2 * QF_CHUNK * sizeof(*f->vals));
+		if (!f->scratch || !f->vals)
+			fail_at(&p, 1, "out of memory");
+	}
 	if (!p.failed && f->n_bound) {
 		f->bound = calloc(f->n_bound, sizeof(*f->bound));
 		if (!f->bound)
@@ -783,226 +755,4 @@ struct qry_filter *qry_filter_compile(const char *expr, struct qry_err *err)
 		return NULL;
 	}
 	return f;
-}
-
-/* ------------------------------------------------------------------ bind */
-
-static const char *dict_text(const struct seg_eni_info *e, uint8_t field)
-{
-	switch (field) {
-	case QF_F_ENI: return e->eni_id;
-	case QF_F_VPC: return e->vpc_id;
-	case QF_F_SUBNET: return e->subnet_id;
-	default: return e->account_id;
-	}
-}
-
-static int bound_add(struct qf_bound *b, uint32_t idx)
-{
-	if (GROW(b->idx, b->n, b->cap))
-		return -ENOMEM;
-	b->idx[b->n++] = idx;
-	return 0;
-}
-
-static int cmp_u32(const void *x, const void *y)
-{
-	uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
-
-	return a < b ? -1 : a > b;
-}
-
-int qry_filter_bind(struct qry_filter *f, const struct seg_eni_info *enis, uint32_t n)
-{
-	for (uint32_t i = 0; i < f->n_nodes; i++) {
-		const struct qf_node *nd = &f->nodes[i];
-		if (nd->op != QF_NAMES)
-			continue;
-		struct qf_bound *b = &f->bound[nd->v];
-		b->n = 0;
-		for (uint32_t k = nd->a; k < nd->a + nd->b; k++) {
-			const struct qf_name *nm = &f->names[k];
-			if (nm->is_index) {
-				if (bound_add(b, nm->index))
-					return -ENOMEM;
-				continue;
-			}
-			for (uint32_t e = 0; e < n; e++)
-				if (!strcmp(dict_text(&enis[e], nm->field), nm->text) &&
-				    bound_add(b, enis[e].index))
-					return -ENOMEM;
-		}
-		if (b->n)
-			qsort(b->idx, b->n, sizeof(*b->idx), cmp_u32);
-	}
-	return 0;
-}
-
-/* ------------------------------------------------------------------ match */
-
-static inline uint64_t field_value(const struct rec_flow *r, uint8_t field)
-{
-	switch (field) {
-	case QF_F_ENI: return r->eni;
-	case QF_F_SPORT: return r->src_port;
-	case QF_F_DPORT: return r->dst_port;
-	case QF_F_PROTO: return r->protocol;
-	case QF_F_ACTION: return r->verdict;
-	case QF_F_DIRECTION: return r->direction;
-	case QF_F_RULE: return r->rule_id;
-	case QF_F_LAYER: return r->layer;
-	case QF_F_TCPFLAGS: return r->tcp_flags;
-	case QF_F_L2: return r->l2_class;
-	case QF_F_KIND: return r->kind;
-	case QF_F_PACKETS: return r->packets;
-	case QF_F_BYTES: return r->bytes;
-	case QF_F_DURATION: return r->last_ns - r->first_ns;
-	case QF_F_IPVER: return r->ip_version;
-	case QF_F_ETHERTYPE: return r->ethertype;
-	case QF_F_END: return r->end_reason;
-	case QF_F_SAMPLE: return r->sample_1_in_n;
-	case QF_F_FRAGMENTS: return r->fragments;
-	default: return 0;
-	}
-}
-
-static inline bool cmp_value(uint64_t x, uint8_t cmp, uint64_t v)
-{
-	switch (cmp) {
-	case QF_EQ: return x == v;
-	case QF_NE: return x != v;
-	case QF_LT: return x < v;
-	case QF_LE: return x <= v;
-	case QF_GT: return x > v;
-	default: return x >= v;
-	}
-}
-
-static inline bool in_ranges(const struct qf_range *r, uint32_t n, uint64_t x)
-{
-	uint32_t lo = 0, hi = n;
-
-	while (lo < hi) {
-		uint32_t mid = (lo + hi) / 2;
-		if (x < r[mid].lo)
-			hi = mid;
-		else if (x > r[mid].hi)
-			lo = mid + 1;
-		else
-			return true;
-	}
-	return false;
-}
-
-static inline bool in_prefixes(const struct qf_prefix *pf, uint32_t n, uint8_t ipver,
-			       const uint8_t *addr)
-{
-	uint64_t a[2];
-
-	memcpy(a, addr, 16);
-	for (uint32_t i = 0; i < n; i++)
-		if (pf[i].ipver == ipver && (a[0] & pf[i].mask[0]) == pf[i].addr[0] &&
-		    (a[1] & pf[i].mask[1]) == pf[i].addr[1])
-			return true;
-	return false;
-}
-
-static inline bool in_bound(const struct qf_bound *b, uint32_t x)
-{
-	uint32_t lo = 0, hi = b->n;
-
-	while (lo < hi) {
-		uint32_t mid = (lo + hi) / 2;
-		if (x < b->idx[mid])
-			hi = mid;
-		else if (x > b->idx[mid])
-			lo = mid + 1;
-		else
-			return true;
-	}
-	return false;
-}
-
-static bool eval(const struct qry_filter *f, uint32_t i, const struct rec_flow *r)
-{
-	const struct qf_node *n = &f->nodes[i];
-
-	switch (n->op) {
-	case QF_TRUE: return true;
-	case QF_AND: return eval(f, n->a, r) && eval(f, n->b, r);
-	case QF_OR: return eval(f, n->a, r) || eval(f, n->b, r);
-	case QF_NOT: return !eval(f, n->a, r);
-	case QF_CMP:
-		if (n->field == QF_F_PORT)
-			return cmp_value(r->src_port, n->cmp, n->v) ||
-			       cmp_value(r->dst_port, n->cmp, n->v);
-		return cmp_value(field_value(r, n->field), n->cmp, n->v);
-	case QF_RANGES:
-		if (n->field == QF_F_PORT)
-			return in_ranges(f->ranges + n->a, n->b, r->src_port) ||
-			       in_ranges(f->ranges + n->a, n->b, r->dst_port);
-		return in_ranges(f->ranges + n->a, n->b, field_value(r, n->field));
-	case QF_PREFIXES: {
-		const struct qf_prefix *pf = f->prefixes + n->a;
-		if (n->field != QF_F_DST && in_prefixes(pf, n->b, r->ip_version, r->src_addr))
-			return true;
-		return n->field != QF_F_SRC && in_prefixes(pf, n->b, r->ip_version, r->dst_addr);
-	}
-	case QF_HAS: return (r->tcp_flags & n->v) == n->v;
-	case QF_NAMES: return in_bound(&f->bound[n->v], r->eni);
-	default: return false;
-	}
-}
-
-bool qry_filter_match(const struct qry_filter *f, const struct rec_flow *r)
-{
-	return eval(f, f->root, r);
-}
-
-/* Three-valued evaluation knowing only the ENI: 0 false, 1 true, 2 unknown. */
-static int eval_eni(const struct qry_filter *f, uint32_t i, uint32_t eni)
-{
-	const struct qf_node *n = &f->nodes[i];
-	int a, b;
-
-	switch (n->op) {
-	case QF_TRUE: return 1;
-	case QF_AND:
-		a = eval_eni(f, n->a, eni);
-		b = eval_eni(f, n->b, eni);
-		return (a == 0 || b == 0) ? 0 : (a == 1 && b == 1) ? 1 : 2;
-	case QF_OR:
-		a = eval_eni(f, n->a, eni);
-		b = eval_eni(f, n->b, eni);
-		return (a == 1 || b == 1) ? 1 : (a == 0 && b == 0) ? 0 : 2;
-	case QF_NOT:
-		a = eval_eni(f, n->a, eni);
-		return a == 2 ? 2 : !a;
-	case QF_NAMES: return in_bound(&f->bound[n->v], eni);
-	case QF_CMP:
-		if (n->field == QF_F_ENI)
-			return cmp_value(eni, n->cmp, n->v);
-		return 2;
-	case QF_RANGES:
-		if (n->field == QF_F_ENI)
-			return in_ranges(f->ranges + n->a, n->b, eni);
-		return 2;
-	default: return 2;
-	}
-}
-
-bool qry_filter_eni_may_match(const struct qry_filter *f, uint32_t eni)
-{
-	return eval_eni(f, f->root, eni) != 0;
-}
-
-bool qry_filter_uses_eni(const struct qry_filter *f)
-{
-	if (f->uses_eni)
-		return true;
-	for (uint32_t i = 0; i < f->n_nodes; i++)
-		if ((f->nodes[i].op == QF_CMP || f->nodes[i].op == QF_RANGES) &&
-		    f->nodes[i].field == QF_F_ENI)
-			return true;
-	return false;
 }

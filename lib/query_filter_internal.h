@@ -7,7 +7,14 @@
 #ifndef ENIFLOW_QUERY_FILTER_INTERNAL_H
 #define ENIFLOW_QUERY_FILTER_INTERNAL_H
 
+#include <stdbool.h>
+#include <errno.h>
 #include <stdint.h>
+#include <stdlib.h>
+
+#include "query.h"
+
+#define QF_CHUNK QRY_FILTER_BURST
 
 enum qf_op {
 	QF_TRUE,
@@ -62,5 +69,44 @@ struct qf_name {
 	uint32_t index;
 	char text[64];
 };
+
+/* Per-segment resolution of one QF_NAMES node. */
+struct qf_bound {
+	uint32_t *idx; /* sorted ENI indexes */
+	uint32_t n, cap;
+};
+
+struct qry_filter {
+	struct qf_node *nodes;
+	uint32_t n_nodes, cap_nodes;
+	uint32_t root;
+	struct qf_range *ranges;
+	uint32_t n_ranges, cap_ranges;
+	struct qf_prefix *prefixes;
+	uint32_t n_prefixes, cap_prefixes;
+	struct qf_name *names;
+	uint32_t n_names, cap_names;
+	struct qf_bound *bound; /* one per QF_NAMES node (node.v is the slot) */
+	uint32_t n_bound;
+	bool uses_eni;
+	uint32_t *scratch; /* 3 x QF_CHUNK indexes per node, for burst evaluation */
+	uint64_t *vals;    /* 2 x QF_CHUNK extracted field values */
+};
+
+
+#define GROW(arr, n, cap)                                                          \
+	((n) < (cap) ? 0 : grow_array((void **)&(arr), &(cap), sizeof(*(arr))))
+
+static inline int grow_array(void **arr, uint32_t *cap, size_t elem)
+{
+	uint32_t ncap = *cap ? *cap * 2 : 8;
+	void *n = realloc(*arr, (size_t)ncap * elem);
+
+	if (!n)
+		return -ENOMEM;
+	*arr = n;
+	*cap = ncap;
+	return 0;
+}
 
 #endif /* ENIFLOW_QUERY_FILTER_INTERNAL_H */

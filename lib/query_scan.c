@@ -98,6 +98,7 @@ struct scan_ctx {
 	struct qry_stats *st;
 	struct qry_err *err;
 	int stop;        /* reason the scan stopped (a limit or a callback) */
+	uint32_t in[QRY_FILTER_BURST], out[QRY_FILTER_BURST];
 };
 
 static int limit_err(struct scan_ctx *c, int rc, const char *what, unsigned long long v)
@@ -119,17 +120,25 @@ static int on_block(const struct rec_flow *recs, size_t n, void *arg)
 		return limit_err(c, -ETIMEDOUT, "deadline after records scanned",
 				 (unsigned long long)c->st->records_scanned);
 	c->st->records_scanned += n;
-	for (size_t i = 0; i < n; i++) {
-		const struct rec_flow *r = &recs[i];
-		if (r->last_ns < o->since_ns || r->first_ns >= until)
-			continue;
-		if (o->filter && !qry_filter_match(o->filter, r))
-			continue;
-		c->st->records_matched++;
-		int rc = c->cb->rec_cb(r, &c->seg, c->cb->arg);
-		if (rc) {
-			c->stop = rc;
-			return rc;
+	for (size_t base = 0; base < n; base += QRY_FILTER_BURST) {
+		const struct rec_flow *b = recs + base;
+		size_t len = n - base < QRY_FILTER_BURST ? n - base : QRY_FILTER_BURST, m = 0;
+		for (size_t i = 0; i < len; i++) {
+			c->in[m] = (uint32_t)i;
+			m += b[i].last_ns >= o->since_ns && b[i].first_ns < until;
+		}
+		const uint32_t *sel = c->in;
+		if (o->filter) {
+			m = qry_filter_select(o->filter, b, c->in, m, c->out);
+			sel = c->out;
+		}
+		c->st->records_matched += m;
+		for (size_t i = 0; i < m; i++) {
+			int rc = c->cb->rec_cb(&b[sel[i]], &c->seg, c->cb->arg);
+			if (rc) {
+				c->stop = rc;
+				return rc;
+			}
 		}
 	}
 	return 0;

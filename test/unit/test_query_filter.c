@@ -72,6 +72,10 @@ static int m(const char *expr, const struct rec_flow *r)
 	if (qry_filter_bind(f, dict, 3))
 		return -1;
 	rc = qry_filter_match(f, r);
+	/* the burst evaluator must agree on every expression */
+	uint32_t in = 0, out = 99;
+	size_t n = qry_filter_select(f, r, &in, 1, &out);
+	CHECK(n == (size_t)rc && (!n || out == 0), "'%s': select %zu, match %d", expr, n, rc);
 	qry_filter_destroy(f);
 	return rc;
 }
@@ -296,8 +300,74 @@ static void test_errors(void)
 	bad("bytes > 5X", 9, "suffix");
 }
 
+/* Burst selection equals per-record matching on random records, for nested expressions. */
+static void test_burst(void)
+{
+	static const char *const exprs[] = {
+		"dport in {22, 80, 443} and (proto = tcp or not action = reject)",
+		"not (src in 10.0.0.0/8 or addr in 2001:db8::/32) or port = 53",
+		"eni in {eni-aaa, 12} and bytes > 500 and tcpflags has syn",
+		"(dport < 100 or sport > 60000) and not (l2 = bcast or ipver = 6)",
+		"vpc = vpc-1 or duration >= 1s",
+		"port in 1000..2000 or dst = 192.168.1.1",
+		"",
+	};
+	static struct rec_flow recs[3000];
+	uint64_t x = 12345;
+	uint32_t in[QRY_FILTER_BURST], out[QRY_FILTER_BURST];
+	char a[64], b[64];
+
+	for (int i = 0; i < 3000; i++) {
+		x = x * 6364136223846793005ull + 1442695040888963407ull;
+		unsigned v = (unsigned)(x >> 33);
+		snprintf(a, sizeof(a), "%u.%u.1.%u", v % 3 ? 10 : 192, (v >> 3) % 2 ? 168 : 0, v % 250);
+		snprintf(b, sizeof(b), "192.168.%u.%u", (v >> 5) % 2, (v >> 7) % 4);
+		recs[i] = (v >> 9) % 4 ? v4(a, b, (uint16_t)(v >> 11), (uint16_t)((v >> 13) % 3000))
+					: v6(v % 2 ? "2001:db8::5" : "2001:db9::5", "fe80::1",
+					     (uint16_t)(v >> 11), (uint16_t)((v >> 13) % 100));
+		recs[i].eni = (v >> 17) % 2 ? 7 : 12;
+		recs[i].protocol = (v >> 18) % 2 ? 6 : 17;
+		recs[i].verdict = (v >> 19) % 2;
+		recs[i].bytes = (v >> 20) % 1000;
+		recs[i].tcp_flags = (uint8_t)(v >> 21);
+		recs[i].l2_class = (v >> 23) % 3;
+		recs[i].last_ns = recs[i].first_ns + ((v >> 25) % 2) * 2000000000ull;
+	}
+	for (size_t e = 0; e < sizeof(exprs) / sizeof(exprs[0]); e++) {
+		struct qry_err err;
+		struct qry_filter *f = qry_filter_compile(exprs[e], &err);
+		CHECK(f && qry_filter_bind(f, dict, 3) == 0, "%s", err.msg);
+		if (!f)
+			continue;
+		size_t total = 0, want_total = 0, considered = 0;
+		for (int base = 0; base < 3000; base += QRY_FILTER_BURST) {
+			uint32_t n = 0;
+			/* every other record, to use a non-trivial input list */
+			for (int i = base; i < 3000 && i < base + 2 * QRY_FILTER_BURST && n < QRY_FILTER_BURST; i += 2)
+				in[n++] = (uint32_t)i;
+			size_t got = qry_filter_select(f, recs, in, n, out), k = 0;
+			considered += n;
+			for (uint32_t i = 0; i < n; i++) {
+				bool want = qry_filter_match(f, &recs[in[i]]);
+				want_total += want;
+				if (want) {
+					CHECK(k < got && out[k] == in[i], "'%s': record %u missing from select",
+					      exprs[e], in[i]);
+					k++;
+				}
+			}
+			CHECK(k == got, "'%s': select gave %zu, match %zu", exprs[e], got, k);
+			total += got;
+		}
+		CHECK(want_total > 0 && (e == 6 || want_total < considered), "'%s' degenerate: %zu of %zu",
+		      exprs[e], want_total, considered);
+		qry_filter_destroy(f);
+	}
+}
+
 int main(void)
 {
+	test_burst();
 	test_numbers();
 	test_enums();
 	test_addresses();
