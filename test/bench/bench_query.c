@@ -89,6 +89,7 @@ static int write_data(const char *dir, uint64_t n, uint64_t *t_first, uint64_t *
 
 static int noop(const struct rec_flow *recs, size_t n, void *arg)
 {
+	(void)recs;
 	*(uint64_t *)arg += n;
 	return 0;
 }
