@@ -297,6 +297,45 @@ struct qry_table *qry_run(const char *const *paths, size_t n_paths,
 			  const struct qry_scan_opts *opts, const struct qry_agg_spec *spec,
 			  struct qry_stats *stats, struct qry_err *err);
 
+/* ------------------------------------------------------------ parameters */
+
+#define QRY_PARAMS_MAX_SETTINGS 32
+
+/**
+ * A query as named text parameters: what `eniflow query|top|detect` options
+ * and the REST query strings (/v1/query, /v1/detections/{name}) carry, so
+ * both parse them alike. Zero-initialise, qry_params_set() each parameter,
+ * qry_params_build(), use scan/spec/format/settings, qry_params_clear().
+ */
+struct qry_params {
+	struct qry_scan_opts scan;  /**< range, compiled filter (owned), limits */
+	struct qry_agg_spec spec;   /**< filled by qry_params_build() */
+	enum qry_format format;     /**< table unless format_set */
+	bool format_set;
+	bool aggregate;             /**< group_by, agg, order, top or bucket was given */
+	uint64_t limit;             /**< records to list without aggregation; 0 all */
+	char *keys, *aggs, *order;  /**< as given (owned) */
+	char *settings[QRY_PARAMS_MAX_SETTINGS]; /**< detection "k=v" (owned) */
+	size_t n_settings;
+};
+
+/**
+ * Set parameter name to value. Names: since, until (times), filter,
+ * group_by, agg, order, asc, top, bucket, format, limit, max_records,
+ * max_groups, max_distinct, timeout (a duration from now), set (a detection
+ * setting "k=v", repeatable). Returns 0, -EINVAL with err->msg starting
+ * "NAME: " (filter errors keep their column and caret), or -ENOMEM.
+ */
+int qry_params_set(struct qry_params *p, const char *name, const char *value,
+		   struct qry_err *err);
+/**
+ * Check the whole request and fill p->spec (top_defaults: group by src,
+ * order by bytes, top 10, as `eniflow top`). 0 or -EINVAL with err.
+ */
+int qry_params_build(struct qry_params *p, bool top_defaults, struct qry_err *err);
+/** Free what p owns and zero it. NULL is a no-op. */
+void qry_params_clear(struct qry_params *p);
+
 /* ------------------------------------------------------------- utilities */
 
 /**

@@ -24,13 +24,9 @@ enum qverb { V_QUERY, V_TOP, V_DETECT };
 struct qopts {
 	const char *prog;
 	enum qverb verb;
-	struct qry_scan_opts scan;
-	struct qry_agg_spec spec;
-	const char *filter, *group_by, *aggs, *order, *format;
-	bool aggregate, stats, list;
-	uint64_t limit;               /* records listed (query without aggregation) */
-	const char *settings[32];     /* detect --set */
-	size_t n_settings;
+	struct qry_params p;          /* the same parameters as the REST routes */
+	const char *format;           /* as given: records also take "aws" */
+	bool stats, list;
 	const char *det_name;
 	char *const *paths;
 	size_t n_paths;
@@ -113,15 +109,6 @@ static int list_detections(void)
 	return CLI_OK;
 }
 
-static int parse_time_opt(struct qopts *o, const char *opt, const char *s, uint64_t *out)
-{
-	if (qry_parse_time(s, qry_wall_ns(), out))
-		return cli_usage_error(o->prog,
-				       "%s: '%s' is not a time (ISO 8601, @NS, or relative like 1h)",
-				       opt, s);
-	return 0;
-}
-
 /* getopt over argv; fills o. Returns -1 to go on, or an exit code. */
 static int parse(int argc, char **argv, struct qopts *o)
 {
@@ -138,43 +125,37 @@ static int parse(int argc, char **argv, struct qopts *o)
 		{"asc", no_argument, NULL, O_ASC}, {"list", no_argument, NULL, O_LIST},
 		{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0},
 	};
-	uint64_t v;
+	/* option -> parameter name (qry_params_set) */
+	static const struct {
+		int opt;
+		const char *name;
+	} map[] = {
+		{'S', "since"}, {'U', "until"}, {'f', "filter"}, {'g', "group_by"}, {'a', "agg"},
+		{'o', "order"}, {'t', "top"}, {'b', "bucket"}, {'n', "limit"}, {'s', "set"},
+		{O_MAXREC, "max_records"}, {O_MAXGRP, "max_groups"}, {O_TIMEOUT, "timeout"},
+		{O_ASC, "asc"},
+	};
+	struct qry_err err;
 	int c;
 
 	while ((c = getopt_long(argc, argv, "S:U:f:F:g:a:o:t:b:n:s:h", lopts, NULL)) != -1) {
+		const char *name = NULL;
+		for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+			if (map[i].opt == c)
+				name = map[i].name;
+		if (name) {
+			int rc = qry_params_set(&o->p, name, optarg ? optarg : "", &err);
+			if (rc == -ENOMEM) {
+				fprintf(stderr, "%s: out of memory\n", o->prog);
+				return CLI_FAULT;
+			}
+			if (rc)
+				return cli_usage_error(o->prog, "%s", err.msg);
+			continue;
+		}
 		switch (c) {
-		case 'S': if (parse_time_opt(o, "--since", optarg, &o->scan.since_ns)) return CLI_USAGE; break;
-		case 'U': if (parse_time_opt(o, "--until", optarg, &o->scan.until_ns)) return CLI_USAGE; break;
-		case 'f': o->filter = optarg; break;
 		case 'F': o->format = optarg; break;
-		case 'g': o->group_by = optarg; o->aggregate = true; break;
-		case 'a': o->aggs = optarg; o->aggregate = true; break;
-		case 'o': o->order = optarg; o->aggregate = true; break;
-		case 't':
-			if (cli_parse_u64(o->prog, "--top", optarg, 1, UINT32_MAX, &o->spec.top))
-				return CLI_USAGE;
-			o->aggregate = true;
-			break;
-		case 'b':
-			if (qry_parse_duration(optarg, &o->spec.bucket_ns) || !o->spec.bucket_ns)
-				return cli_usage_error(o->prog, "--bucket: '%s' is not a duration > 0", optarg);
-			o->aggregate = true;
-			break;
-		case 'n': if (cli_parse_u64(o->prog, "--limit", optarg, 1, UINT64_MAX, &o->limit)) return CLI_USAGE; break;
-		case 's':
-			if (o->n_settings == sizeof(o->settings) / sizeof(o->settings[0]))
-				return cli_usage_error(o->prog, "too many --set");
-			o->settings[o->n_settings++] = optarg;
-			break;
-		case O_MAXREC: if (cli_parse_u64(o->prog, "--max-records", optarg, 1, UINT64_MAX, &o->scan.limits.max_records)) return CLI_USAGE; break;
-		case O_MAXGRP: if (cli_parse_u64(o->prog, "--max-groups", optarg, 1, UINT64_MAX, &o->scan.limits.max_groups)) return CLI_USAGE; break;
-		case O_TIMEOUT:
-			if (qry_parse_duration(optarg, &v) || !v)
-				return cli_usage_error(o->prog, "--timeout: '%s' is not a duration > 0", optarg);
-			o->scan.limits.deadline_ns = qry_now_ns() + v;
-			break;
 		case O_STATS: o->stats = true; break;
-		case O_ASC: o->spec.ascending = true; break;
 		case O_LIST: o->list = true; break;
 		case 'h': usage(o->verb, stdout); return CLI_OK;
 		default: return cli_usage_hint(o->prog);
@@ -189,34 +170,16 @@ static int parse(int argc, char **argv, struct qopts *o)
 	}
 	if (optind >= argc)
 		return cli_usage_error(o->prog, "no segment file or directory given");
-	if (o->scan.until_ns && o->scan.until_ns <= o->scan.since_ns)
-		return cli_usage_error(o->prog, "--until must be after --since");
 	o->paths = argv + optind;
 	o->n_paths = (size_t)(argc - optind);
-	return -1;
-}
-
-/* Build the aggregation spec from the options (top's defaults applied). */
-static int build_spec(struct qopts *o)
-{
-	struct qry_err err;
-	const char *keys = o->group_by ? o->group_by : (o->verb == V_TOP ? "src" : "");
-	const char *aggs = o->aggs ? o->aggs : "flows,packets,bytes";
-	const char *order = o->order ? o->order : (o->verb == V_TOP ? "bytes" : NULL);
-
-	if (qry_parse_keys(keys, &o->spec, &err))
-		return cli_usage_error(o->prog, "--group-by: %s", err.msg);
-	if (qry_parse_aggs(aggs, &o->spec, &err))
-		return cli_usage_error(o->prog, "--agg: %s", err.msg);
-	o->spec.order_by = -1;
-	if (order) {
-		o->spec.order_by = qry_spec_find_agg(&o->spec, order);
-		if (o->spec.order_by < 0)
-			return cli_usage_error(o->prog, "--order: '%s' is not one of the aggregates (--agg %s)",
-					       order, aggs);
+	if (o->verb != V_QUERY || o->p.aggregate) {
+		if (o->format && qry_params_set(&o->p, "format", o->format, &err))
+			return cli_usage_error(o->prog, "%s", err.msg);
+		if (qry_params_build(&o->p, o->verb == V_TOP, &err))
+			return cli_usage_error(o->prog, "%s", err.msg);
+	} else if (o->p.scan.until_ns && o->p.scan.until_ns <= o->p.scan.since_ns) {
+		return cli_usage_error(o->prog, "until: must be after since");
 	}
-	if (o->verb == V_TOP && !o->spec.top)
-		o->spec.top = 10;
 	return -1;
 }
 
@@ -255,7 +218,7 @@ static int list_rec(const struct rec_flow *r, const struct qry_seg_ctx *seg, voi
 /* query without aggregation: print the matching records. */
 static int run_list(struct qopts *o, struct qry_stats *st, struct qry_err *err)
 {
-	struct list_ctx c = {.fmt = REC_FMT_JSON, .left = o->limit ? o->limit : UINT64_MAX};
+	struct list_ctx c = {.fmt = REC_FMT_JSON, .left = o->p.limit ? o->p.limit : UINT64_MAX};
 	const char *f = o->format ? o->format : "json";
 
 	if (!strcmp(f, "table"))
@@ -265,7 +228,7 @@ static int run_list(struct qopts *o, struct qry_stats *st, struct qry_err *err)
 	if (*rec_fmt_header(c.fmt))
 		fputs(rec_fmt_header(c.fmt), stdout);
 	struct qry_scan_cb cb = {.rec_cb = list_rec, .arg = &c};
-	int rc = qry_scan((const char *const *)o->paths, o->n_paths, &o->scan, &cb, st, err);
+	int rc = qry_scan((const char *const *)o->paths, o->n_paths, &o->p.scan, &cb, st, err);
 	print_stats(o, st);
 	if (rc < 0) {
 		fprintf(stderr, "%s: %s\n", o->prog, err->msg[0] ? err->msg : strerror(-rc));
@@ -279,43 +242,24 @@ static int run(struct qopts *o)
 	struct qry_err err = {0};
 	struct qry_stats st = {0};
 	struct qry_table *t;
-	enum qry_format fmt = QRY_FMT_TABLE;
-	int rc;
 
-	if (o->filter) {
-		o->scan.filter = qry_filter_compile(o->filter, &err);
-		if (!o->scan.filter)
-			return cli_usage_error(o->prog, "--filter: %s", err.msg);
-	}
-	if (o->verb == V_QUERY && !o->aggregate) {
-		rc = run_list(o, &st, &err);
-		goto out;
-	}
-	if (o->format && qry_format_parse(o->format, &fmt)) {
-		rc = cli_usage_error(o->prog, "--format: '%s' is not table, json or csv", o->format);
-		goto out;
-	}
-	if (o->verb == V_DETECT) {
-		t = qry_det_run(o->det_name, o->settings, o->n_settings, (const char *const *)o->paths,
-				o->n_paths, &o->scan, &st, &err);
-	} else {
-		if ((rc = build_spec(o)) != -1)
-			goto out;
-		t = qry_run((const char *const *)o->paths, o->n_paths, &o->scan, &o->spec, &st, &err);
-	}
+	if (o->verb == V_QUERY && !o->p.aggregate)
+		return run_list(o, &st, &err);
+	if (o->verb == V_DETECT)
+		t = qry_det_run(o->det_name, (const char *const *)o->p.settings, o->p.n_settings,
+				(const char *const *)o->paths, o->n_paths, &o->p.scan, &st, &err);
+	else
+		t = qry_run((const char *const *)o->paths, o->n_paths, &o->p.scan, &o->p.spec, &st,
+			    &err);
 	print_stats(o, &st);
 	if (!t) {
 		fprintf(stderr, "%s: %s\n", o->prog, err.msg[0] ? err.msg : strerror(errno));
 		/* A bad detection name or setting is the caller's mistake. */
-		rc = o->verb == V_DETECT && errno == EINVAL && !st.files ? CLI_USAGE : CLI_FAULT;
-		goto out;
+		return o->verb == V_DETECT && errno == EINVAL && !st.files ? CLI_USAGE : CLI_FAULT;
 	}
-	qry_table_print(t, fmt, stdout);
+	qry_table_print(t, o->p.format, stdout);
 	qry_table_destroy(t);
-	rc = cli_finish_stdout(o->prog);
-out:
-	qry_filter_destroy(o->scan.filter);
-	return rc;
+	return cli_finish_stdout(o->prog);
 }
 
 static int verb_main(enum qverb v, int argc, char **argv)
@@ -323,7 +267,10 @@ static int verb_main(enum qverb v, int argc, char **argv)
 	struct qopts o = {.prog = argv[0], .verb = v};
 	int rc = parse(argc, argv, &o);
 
-	return rc != -1 ? rc : run(&o);
+	if (rc == -1)
+		rc = run(&o);
+	qry_params_clear(&o.p);
+	return rc;
 }
 
 int cli_query(int argc, char **argv)

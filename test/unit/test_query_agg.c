@@ -449,8 +449,51 @@ static void test_time(void)
 	CHECK(qry_parse_duration("5x", &v) == -EINVAL, "bad unit");
 }
 
+/* The shared CLI/REST parameter parser: values land in the right fields, errors name the parameter. */
+static void test_params(void)
+{
+	struct qry_params p = {0};
+	struct qry_err err;
+
+	CHECK(qry_params_set(&p, "since", "@1000", &err) == 0 && p.scan.since_ns == 1000, "since");
+	CHECK(qry_params_set(&p, "until", "@5000", &err) == 0 && p.scan.until_ns == 5000, "until");
+	CHECK(qry_params_set(&p, "filter", "dport = 22", &err) == 0 && p.scan.filter, "filter");
+	CHECK(qry_params_set(&p, "max_records", "100", &err) == 0 && p.scan.limits.max_records == 100, "mr");
+	CHECK(qry_params_set(&p, "timeout", "5s", &err) == 0 && p.scan.limits.deadline_ns > qry_now_ns(), "to");
+	CHECK(qry_params_set(&p, "set", "min_dsts=5", &err) == 0 && p.n_settings == 1, "set");
+	CHECK(qry_params_set(&p, "format", "csv", &err) == 0 && p.format == QRY_FMT_CSV, "format");
+	CHECK(!p.aggregate, "no aggregation yet");
+	CHECK(qry_params_build(&p, true, &err) == 0 && p.spec.top == 10 && p.spec.n_keys == 1 &&
+		      p.spec.keys[0] == QRY_KEY_SRC && p.spec.order_by == 2,
+	      "top defaults: %s", err.msg);
+	CHECK(qry_params_set(&p, "group_by", "dst,dport", &err) == 0 && p.aggregate, "group_by");
+	CHECK(qry_params_set(&p, "agg", "bytes,distinct(src)", &err) == 0, "agg");
+	CHECK(qry_params_set(&p, "order", "distinct(src)", &err) == 0, "order");
+	CHECK(qry_params_set(&p, "bucket", "1m", &err) == 0 && p.spec.bucket_ns == 60000000000ull, "bucket");
+	CHECK(qry_params_build(&p, false, &err) == 0 && p.spec.n_keys == 2 && p.spec.order_by == 1 &&
+		      p.spec.bucket_ns == 60000000000ull,
+	      "build: %s", err.msg);
+	/* errors */
+	CHECK(qry_params_set(&p, "filter", "dport = x", &err) == -EINVAL &&
+		      !strncmp(err.msg, "filter: column 9:", 17) && err.column == 9,
+	      "filter err '%s'", err.msg);
+	CHECK(p.scan.filter != NULL, "old filter kept after a bad one");
+	CHECK(qry_params_set(&p, "since", "soon", &err) == -EINVAL && !strncmp(err.msg, "since: ", 7), "%s", err.msg);
+	CHECK(qry_params_set(&p, "top", "-3", &err) == -EINVAL && !strncmp(err.msg, "top: ", 5), "%s", err.msg);
+	CHECK(qry_params_set(&p, "bogus", "1", &err) == -EINVAL && strstr(err.msg, "unknown parameter"), "%s", err.msg);
+	CHECK(qry_params_set(&p, "order", "packets", &err) == 0 && qry_params_build(&p, false, &err) == -EINVAL &&
+		      !strncmp(err.msg, "order: ", 7),
+	      "%s", err.msg);
+	CHECK(qry_params_set(&p, "until", "@500", &err) == 0 && qry_params_build(&p, false, &err) == -EINVAL &&
+		      !strncmp(err.msg, "until: ", 7),
+	      "%s", err.msg);
+	qry_params_clear(&p);
+	qry_params_clear(NULL);
+}
+
 int main(void)
 {
+	test_params();
 	test_known();
 	for (int i = 0; i < 40; i++)
 		property_round(i);
