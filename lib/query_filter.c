@@ -128,6 +128,37 @@ static void fail_at(struct parser *p, int col, const char *fmt, ...)
 		 (int)(sizeof(p->err->msg) / 2), p->src, col - 1, "");
 }
 
+/* A word (field, value, keyword) starting at src[start]. */
+static void lex_word(struct parser *p, size_t start)
+{
+	const char *s = p->src;
+	struct tok *t = &p->tok;
+	size_t len;
+
+	while (is_word_char((unsigned char)s[p->pos]))
+		p->pos++;
+	len = p->pos - start;
+	if (len >= sizeof(t->text)) {
+		fail_at(p, t->col, "word too long (%zu characters, at most %zu)", len,
+			sizeof(t->text) - 1);
+		t->type = T_BAD;
+		return;
+	}
+	memcpy(t->text, s + start, len);
+	t->text[len] = '\0';
+	t->type = T_WORD;
+	if (!strcasecmp(t->text, "and"))
+		t->type = T_AND;
+	else if (!strcasecmp(t->text, "or"))
+		t->type = T_OR;
+	else if (!strcasecmp(t->text, "not"))
+		t->type = T_NOT;
+	else if (!strcasecmp(t->text, "in"))
+		t->type = T_IN;
+	else if (!strcasecmp(t->text, "has"))
+		t->type = T_HAS;
+}
+
 static void next(struct parser *p)
 {
 	const char *s = p->src;
@@ -181,29 +212,7 @@ static void next(struct parser *p)
 		return;
 	default:
 		if (is_word_char((unsigned char)c)) {
-			size_t start = p->pos - 1, len;
-			while (is_word_char((unsigned char)s[p->pos]))
-				p->pos++;
-			len = p->pos - start;
-			if (len >= sizeof(t->text)) {
-				fail_at(p, t->col, "word too long (%zu characters, at most %zu)", len,
-					sizeof(t->text) - 1);
-				t->type = T_BAD;
-				return;
-			}
-			memcpy(t->text, s + start, len);
-			t->text[len] = '\0';
-			t->type = T_WORD;
-			if (!strcasecmp(t->text, "and"))
-				t->type = T_AND;
-			else if (!strcasecmp(t->text, "or"))
-				t->type = T_OR;
-			else if (!strcasecmp(t->text, "not"))
-				t->type = T_NOT;
-			else if (!strcasecmp(t->text, "in"))
-				t->type = T_IN;
-			else if (!strcasecmp(t->text, "has"))
-				t->type = T_HAS;
+			lex_word(p, p->pos - 1);
 			return;
 		}
 	}
@@ -564,6 +573,44 @@ static uint32_t parse_set(struct parser *p, const struct qf_field_desc *fd)
 	return add_node(p, QF_RANGES, fd->field, 0, first, n, 0);
 }
 
+/* tcpflags has FLAGS */
+static uint32_t parse_has(struct parser *p, const struct qf_field_desc *fd)
+{
+	const char *hint;
+	uint64_t v;
+
+	if (fd->field != QF_F_TCPFLAGS) {
+		fail_at(p, p->tok.col, "'has' applies to tcpflags only");
+		return 0;
+	}
+	next(p);
+	if (p->tok.type != T_WORD || parse_scalar(VK_FLAGS, p->tok.text, &v, &hint)) {
+		fail_at(p, p->tok.col, "tcpflags has: expected %s", "syn, ack, syn+ack, ...");
+		return 0;
+	}
+	next(p);
+	return add_node(p, QF_HAS, fd->field, 0, 0, 0, v);
+}
+
+/* field < | <= | > | >= value (numeric fields only). */
+static uint32_t parse_order_cmp(struct parser *p, const struct qf_field_desc *fd, uint8_t cmp,
+				int ccol)
+{
+	const char *hint;
+	uint64_t v;
+
+	if (fd->vkind == VK_ADDR || fd->vkind == VK_NAME) {
+		fail_at(p, ccol, "%s: only =, != and in apply", fd->name);
+		return 0;
+	}
+	if (p->tok.type != T_WORD || parse_scalar(fd->vkind, p->tok.text, &v, &hint)) {
+		fail_at(p, p->tok.col, "%s: expected %s", fd->name, p->tok.type == T_WORD ? hint : "a value");
+		return 0;
+	}
+	next(p);
+	return add_node(p, QF_CMP, fd->field, cmp, 0, 0, v);
+}
+
 /* field (= | != | < | ...) value | field [not] in set | tcpflags has flags */
 static uint32_t parse_comparison(struct parser *p)
 {
@@ -581,21 +628,8 @@ static uint32_t parse_comparison(struct parser *p)
 		return 0;
 	}
 	next(p);
-	if (p->tok.type == T_HAS) {
-		const char *hint;
-		uint64_t v;
-		if (fd->field != QF_F_TCPFLAGS) {
-			fail_at(p, p->tok.col, "'has' applies to tcpflags only");
-			return 0;
-		}
-		next(p);
-		if (p->tok.type != T_WORD || parse_scalar(VK_FLAGS, p->tok.text, &v, &hint)) {
-			fail_at(p, p->tok.col, "tcpflags has: expected %s", "syn, ack, syn+ack, ...");
-			return 0;
-		}
-		next(p);
-		return add_node(p, QF_HAS, fd->field, 0, 0, 0, v);
-	}
+	if (p->tok.type == T_HAS)
+		return parse_has(p, fd);
 	bool negate = false;
 	if (p->tok.type == T_NOT) {
 		negate = true;
@@ -621,19 +655,7 @@ static uint32_t parse_comparison(struct parser *p)
 			}
 			n = parse_set(p, fd);
 		} else {
-			const char *hint;
-			uint64_t v;
-			if (fd->vkind == VK_ADDR || fd->vkind == VK_NAME) {
-				fail_at(p, ccol, "%s: only =, != and in apply", fd->name);
-				return 0;
-			}
-			if (p->tok.type != T_WORD || parse_scalar(fd->vkind, p->tok.text, &v, &hint)) {
-				fail_at(p, p->tok.col, "%s: expected %s", fd->name,
-					p->tok.type == T_WORD ? hint : "a value");
-				return 0;
-			}
-			next(p);
-			n = add_node(p, QF_CMP, fd->field, cmp, 0, 0, v);
+			n = parse_order_cmp(p, fd, cmp, ccol);
 		}
 	} else {
 		fail_at(p, p->tok.col, "expected a comparison (=, !=, <, <=, >, >=, in) after '%s'",
