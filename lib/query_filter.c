@@ -729,7 +729,7 @@ void qry_filter_destroy(struct qry_filter *f)
 {
 	if (!f)
 		return;
-	for (uint32_t i = 0; i < f->n_bound; i++)
+	for (uint32_t i = 0; f->bound && i < f->n_bound; i++)
 		free(f->bound[i].idx);
 	free(f->bound);
 	free(f->nodes);

@@ -365,9 +365,63 @@ static void test_burst(void)
 	}
 }
 
+/*
+ * Robustness: 20000 random mutations of valid expressions either compile
+ * (and then match without trouble) or fail with a column inside the text.
+ */
+static void test_mutations(void)
+{
+	static const char *const seeds[] = {
+		"src in 10.0.0.0/8 and dport in {22, 80, 443}",
+		"not (addr in 2001:db8::/32 or port = 53) || tcpflags has syn+ack",
+		"eni in {eni-aaa, 12} and bytes > 5Ki and duration < 1.5s",
+		"(dport in 1000..2000 or proto = udp) and action = reject and l2 = bcast",
+	};
+	static const char alphabet[] = " (){},.:/=!<>&|abcdeinorst0123456789-+_#\"\t";
+	struct rec_flow r = v4("10.1.2.3", "192.168.0.9", 40000, 443);
+	uint64_t x = 99;
+	char buf[256];
+
+	for (int i = 0; i < 20000; i++) {
+		x = x * 6364136223846793005ull + 1442695040888963407ull;
+		const char *seed = seeds[(x >> 40) % 4];
+		size_t len = strlen(seed);
+		memcpy(buf, seed, len + 1);
+		for (int k = 0; k < 1 + (int)((x >> 20) % 4); k++) {
+			x = x * 6364136223846793005ull + 1442695040888963407ull;
+			size_t at = (x >> 33) % (len + 1);
+			char c = alphabet[(x >> 13) % (sizeof(alphabet) - 1)];
+			switch ((x >> 50) % 3) {
+			case 0: if (at < len) buf[at] = c; break;            /* replace */
+			case 1: if (at < len) { memmove(buf + at, buf + at + 1, len - at); len--; } break;
+			default:
+				if (len + 1 < sizeof(buf)) {                   /* insert */
+					memmove(buf + at + 1, buf + at, len - at + 1);
+					buf[at] = c;
+					len++;
+				}
+			}
+		}
+		struct qry_err err;
+		struct qry_filter *f = qry_filter_compile(buf, &err);
+		if (f) {
+			uint32_t in = 0, out;
+			CHECK(qry_filter_bind(f, dict, 3) == 0, "bind");
+			bool a = qry_filter_match(f, &r);
+			CHECK(qry_filter_select(f, &r, &in, 1, &out) == (size_t)a, "'%s': select != match", buf);
+			qry_filter_destroy(f);
+		} else {
+			CHECK(errno == EINVAL && err.column >= 1 && err.column <= (int)len + 1 &&
+				      strstr(err.msg, "column"),
+			      "'%s': column %d of %zu, '%s'", buf, err.column, len, err.msg);
+		}
+	}
+}
+
 int main(void)
 {
 	test_burst();
+	test_mutations();
 	test_numbers();
 	test_enums();
 	test_addresses();
