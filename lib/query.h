@@ -139,6 +139,12 @@ struct qry_scan_opts {
 struct qry_scan_cb {
 	int (*file_cb)(const struct qry_seg_ctx *seg, void *arg);
 	int (*rec_cb)(const struct rec_flow *r, const struct qry_seg_ctx *seg, void *arg);
+	/**
+	 * Optional, used instead of rec_cb when set: the matching records
+	 * recs[idx[0..n-1]] of one burst (n <= QRY_FILTER_BURST).
+	 */
+	int (*burst_cb)(const struct rec_flow *recs, const uint32_t *idx, size_t n,
+			const struct qry_seg_ctx *seg, void *arg);
 	void *arg;
 };
 
@@ -280,6 +286,13 @@ void qry_agg_destroy(struct qry_agg_state *a);
 int qry_agg_begin_file(struct qry_agg_state *a, const struct seg_header_info *hdr);
 /** Add one record. 0, -ENOSPC (limit) or -ENOMEM. */
 int qry_agg_add(struct qry_agg_state *a, const struct rec_flow *r);
+/**
+ * Add the records recs[idx[0..n-1]]; same result as qry_agg_add on each, in
+ * order, but with memory loads overlapped. 0 or -errno (then some of them
+ * were added).
+ */
+int qry_agg_add_burst(struct qry_agg_state *a, const struct rec_flow *recs, const uint32_t *idx,
+		      size_t n);
 /** Add one record under a caller-given label (the "tag" key). 0 or -errno. */
 int qry_agg_add_tagged(struct qry_agg_state *a, const struct rec_flow *r, const char *tag);
 /** min first_ns and max last_ns of the records added (UINT64_MAX/0 if none). */

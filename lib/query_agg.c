@@ -411,9 +411,9 @@ static int grow_slots(struct qry_agg_state *a)
 }
 
 /* Find or create the group of key k. Returns its index or -errno. */
-static long find_group(struct qry_agg_state *a, const uint8_t *k)
+static long find_group(struct qry_agg_state *a, const uint8_t *k, uint64_t h)
 {
-	uint64_t h = qa_hash_bytes(k, a->key_stride), hi = h & 0xffffffff00000000ull;
+	uint64_t hi = h & 0xffffffff00000000ull;
 	uint32_t m, j;
 
 	if ((a->n_groups + 1) * 2 > a->n_slots && grow_slots(a))
@@ -563,17 +563,11 @@ static int peak_add(struct qry_agg_state *a, uint32_t g, const struct rec_flow *
 	return 0;
 }
 
-int qry_agg_add(struct qry_agg_state *a, const struct rec_flow *r)
+/* Count r in group g. */
+static int add_to(struct qry_agg_state *a, long g, const struct rec_flow *r)
 {
-	uint8_t k[KEY_MAX + 8];
-	long g;
-
-	if (make_key(a, r, k))
-		return -ENOMEM;
-	g = find_group(a, k);
-	if (g < 0)
-		return (int)g;
 	struct group *gr = &a->groups[g];
+
 	gr->flows++;
 	gr->packets += r->packets;
 	gr->bytes += r->bytes;
@@ -592,6 +586,58 @@ int qry_agg_add(struct qry_agg_state *a, const struct rec_flow *r)
 			return rc;
 	}
 	return a->need_distinct ? add_distinct(a, (uint32_t)g, r) : 0;
+}
+
+int qry_agg_add(struct qry_agg_state *a, const struct rec_flow *r)
+{
+	uint8_t k[KEY_MAX + 8];
+	long g;
+
+	if (make_key(a, r, k))
+		return -ENOMEM;
+	g = find_group(a, k, qa_hash_bytes(k, a->key_stride));
+	return g < 0 ? (int)g : add_to(a, g, r);
+}
+
+#define AGG_STRIDE 16
+
+/*
+ * In three passes over AGG_STRIDE records: keys and hashes (prefetching the
+ * slot each will probe), lookups (prefetching each group), then the sums.
+ * The loads of one record overlap the work on the others instead of
+ * stalling one at a time.
+ */
+int qry_agg_add_burst(struct qry_agg_state *a, const struct rec_flow *recs, const uint32_t *idx,
+		      size_t n)
+{
+	uint8_t keys[AGG_STRIDE][KEY_MAX + 8];
+	uint64_t h[AGG_STRIDE];
+
+	for (size_t base = 0; base < n; base += AGG_STRIDE) {
+		size_t m = n - base < AGG_STRIDE ? n - base : AGG_STRIDE;
+		/* grow first, so the prefetched slots stay the ones probed */
+		if ((a->n_groups + m + 1) * 2 > a->n_slots && grow_slots(a))
+			return -ENOMEM;
+		for (size_t i = 0; i < m; i++) {
+			if (make_key(a, &recs[idx[base + i]], keys[i]))
+				return -ENOMEM;
+			h[i] = qa_hash_bytes(keys[i], a->key_stride);
+			__builtin_prefetch(&a->slots[(uint32_t)h[i] & (a->n_slots - 1)]);
+		}
+		long g[AGG_STRIDE];
+		for (size_t i = 0; i < m; i++) {
+			g[i] = find_group(a, keys[i], h[i]);
+			if (g[i] < 0)
+				return (int)g[i];
+			__builtin_prefetch(&a->groups[g[i]], 1);
+		}
+		for (size_t i = 0; i < m; i++) {
+			int rc = add_to(a, g[i], &recs[idx[base + i]]);
+			if (rc)
+				return rc;
+		}
+	}
+	return 0;
 }
 
 int qry_agg_add_tagged(struct qry_agg_state *a, const struct rec_flow *r, const char *tag)

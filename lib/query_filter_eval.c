@@ -325,9 +325,18 @@ static uint32_t leaf_num(const struct qry_filter *f, const struct qf_node *nd, c
 		KEEP((v[k] & x) == x);
 	} else if (nd->op == QF_RANGES) {
 		const struct qf_range *r = f->ranges + nd->a;
-		if (nd->b == 1 && !w)
+		if (nd->b == 1 && !w) {
 			KEEP(v[k] - r->lo <= r->hi - r->lo); /* one compare: unsigned wrap */
-		else if (!w)
+		} else if (nd->b <= 8 && !w) {
+			/* small sets (port lists): branch-free linear test beats bsearch */
+			for (uint32_t k = 0; k < n; k++) {
+				bool hit = false;
+				for (uint32_t j = 0; j < nd->b; j++)
+					hit |= v[k] - r[j].lo <= r[j].hi - r[j].lo;
+				out[m] = in[k];
+				m += hit;
+			}
+		} else if (!w)
 			KEEP(in_ranges(r, nd->b, v[k]));
 		else
 			KEEP(in_ranges(r, nd->b, v[k]) || in_ranges(r, nd->b, w[k]));

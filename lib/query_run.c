@@ -28,10 +28,11 @@ static int run_file(const struct qry_seg_ctx *seg, void *arg)
 	return qry_agg_begin_file(r->agg, seg->hdr);
 }
 
-static int run_rec(const struct rec_flow *rec, const struct qry_seg_ctx *seg, void *arg)
+static int run_burst(const struct rec_flow *recs, const uint32_t *idx, size_t n,
+		     const struct qry_seg_ctx *seg, void *arg)
 {
 	struct run_ctx *r = arg;
-	int rc = qry_agg_add(r->agg, rec);
+	int rc = qry_agg_add_burst(r->agg, recs, idx, n);
 
 	(void)seg;
 	if (rc == -ENOSPC)
@@ -65,7 +66,7 @@ struct qry_table *qry_run(const char *const *paths, size_t n_paths,
 		snprintf(err->msg, sizeof(err->msg), "bad aggregation spec: %s", strerror(e));
 		return NULL;
 	}
-	struct qry_scan_cb cb = {.file_cb = run_file, .rec_cb = run_rec, .arg = &r};
+	struct qry_scan_cb cb = {.file_cb = run_file, .burst_cb = run_burst, .arg = &r};
 	int rc = qry_scan(paths, n_paths, opts, &cb, stats, err);
 	stats->groups = qry_agg_groups(r.agg);
 	if (!rc) {

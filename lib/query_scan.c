@@ -133,6 +133,14 @@ static int on_block(const struct rec_flow *recs, size_t n, void *arg)
 			sel = c->out;
 		}
 		c->st->records_matched += m;
+		if (c->cb->burst_cb && m) {
+			int rc = c->cb->burst_cb(b, sel, m, &c->seg, c->cb->arg);
+			if (rc) {
+				c->stop = rc;
+				return rc;
+			}
+			continue;
+		}
 		for (size_t i = 0; i < m; i++) {
 			int rc = c->cb->rec_cb(&b[sel[i]], &c->seg, c->cb->arg);
 			if (rc) {

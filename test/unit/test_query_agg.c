@@ -368,6 +368,26 @@ static void property_round(int round)
 		naive_add(&recs[i], &s);
 	}
 	struct qry_table *t = qry_agg_finish(a);
+	/* the burst path gives the same table */
+	{
+		static uint32_t idx[NREC];
+		uint32_t n_idx = 0;
+		for (uint32_t i = 0; i < NREC; i++)
+			if (naive_filter(&recs[i], which, c1))
+				idx[n_idx++] = i;
+		struct qry_agg_state *b = qry_agg_create(&s, NULL);
+		qry_agg_begin_file(b, &hdr);
+		CHECK(qry_agg_add_burst(b, recs, idx, n_idx) == 0, "burst add");
+		struct qry_table *u = qry_agg_finish(b);
+		bool same = t && u && t->n_rows == u->n_rows;
+		for (uint32_t i = 0; same && i < t->n_rows * t->n_cols; i++)
+			same = t->col_types[i % t->n_cols] == QRY_COL_STR
+				       ? !strcmp(t->cells[i].s, u->cells[i].s)
+				       : t->cells[i].u == u->cells[i].u;
+		CHECK(same, "round %d: burst table differs", round);
+		qry_table_destroy(u);
+		qry_agg_destroy(b);
+	}
 	CHECK(t && t->n_rows == n_ng, "round %d: rows %u naive %u", round, t ? t->n_rows : 0, n_ng);
 	for (uint32_t r = 0; t && r < t->n_rows; r++) {
 		k[0] = '\0';
