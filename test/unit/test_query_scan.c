@@ -226,7 +226,7 @@ static void test_property(void)
 		rec_gen_eni_info(i, &dict[i]);
 	write_seg("prop", "p1.fls", dict, NENI, recs, N / 2, 1000);
 	write_seg("prop", "p2.fls", dict, NENI, recs + N / 2, N / 2, 1000);
-	uint64_t since = recs[N / 4].last_ns, until = recs[3 * N / 4].first_ns;
+	uint64_t since = recs[N / 4].last_ns, until = recs[3 * N / 4].last_ns; /* last_ns is monotonic */
 	for (int i = 0; i < N; i++) {
 		const struct rec_flow *r = &recs[i];
 		if (r->last_ns < since || r->first_ns >= until)
