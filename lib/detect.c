@@ -12,6 +12,7 @@
 #include "detect.h"
 #include "detect_internal.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -386,6 +387,125 @@ static struct qry_table *threat_finish(struct qry_det *d)
 	return t;
 }
 
+/* -------------------------------------------------------------- SYN flood */
+
+/* A TCP flow record that saw SYN but never ACK: a half-open attempt. */
+static bool half_open(const struct rec_flow *r)
+{
+	return r->protocol == 6 && (r->tcp_flags & REC_TCP_SYN) && !(r->tcp_flags & REC_TCP_ACK);
+}
+
+static int flood_init(struct qry_det *d)
+{
+	uint64_t w;
+
+	if (det_dur(d, "window", &w) || det_num(d, "min_flows", &d->th[0]) ||
+	    det_num(d, "min_pps", &d->th[1]))
+		return -EINVAL;
+	d->window_ns = w;
+	/* per target, and per (target, source) to name the biggest source */
+	d->agg[0] = det_agg(d, "dst,dport", "flows,packets,distinct(src)", -1, w, 0);
+	d->agg[1] = det_agg(d, "dst,dport,src", "packets", -1, w, 0);
+	return d->agg[0] && d->agg[1] ? 0 : -errno;
+}
+
+static int flood_add(struct qry_det *d, const struct rec_flow *r)
+{
+	int rc;
+
+	if (r->kind != REC_KIND_FLOW || !half_open(r))
+		return 0;
+	rc = qry_agg_add(d->agg[0], r);
+	return rc ? rc : qry_agg_add(d->agg[1], r);
+}
+
+/* An address cell as the aggregator orders it: IP version, then the bytes. */
+static void addr_key(const char *text, uint8_t k[17])
+{
+	memset(k, 0, 17);
+	if (inet_pton(AF_INET, text, k + 1) == 1)
+		k[0] = 4;
+	else if (inet_pton(AF_INET6, text, k + 1) == 1)
+		k[0] = 6;
+}
+
+/* Order of (time, dst, dport) of row a of x against row b of y, as the tables sort. */
+static int same_target(const struct qry_table *x, uint32_t a, const struct qry_table *y, uint32_t b)
+{
+	uint64_t ta = tcell(x, a, "time")->u, tb = tcell(y, b, "time")->u;
+	uint8_t ka[17], kb[17];
+	int c;
+
+	if (ta != tb)
+		return ta < tb ? -1 : 1;
+	addr_key(tcell(x, a, "dst")->s, ka);
+	addr_key(tcell(y, b, "dst")->s, kb);
+	c = memcmp(ka, kb, 17);
+	if (c)
+		return c;
+	uint64_t pa = tcell(x, a, "dport")->u, pb = tcell(y, b, "dport")->u;
+	return pa < pb ? -1 : pa > pb;
+}
+
+/*
+ * Both tables are sorted by time, then dst, dport (then src): one merge
+ * walk finds each flagged target's run of sources and its biggest one.
+ */
+static int flood_rows(struct qry_det *d, const struct qry_table *a, const struct qry_table *b,
+		      struct qry_table *out)
+{
+	double win_s = (double)d->window_ns / 1e9;
+	uint32_t j = 0;
+
+	for (uint32_t r = 0; r < a->n_rows; r++) {
+		uint64_t flows = tcell(a, r, "flows")->u, pk = tcell(a, r, "packets")->u;
+		double pps = (double)pk / win_s;
+		while (j < b->n_rows && same_target(a, r, b, j) > 0)
+			j++;
+		if ((double)flows < d->th[0] && pps < d->th[1])
+			continue;
+		const char *top = "-";
+		uint64_t top_pk = 0;
+		for (uint32_t k = j; k < b->n_rows && !same_target(a, r, b, k); k++)
+			if (tcell(b, k, "packets")->u > top_pk) {
+				top_pk = tcell(b, k, "packets")->u;
+				top = tcell(b, k, "src")->s;
+			}
+		struct qry_cell *row = qry_table_add_row(out);
+		if (!row)
+			return -ENOMEM;
+		row[0].u = tcell(a, r, "time")->u;
+		row[2].u = tcell(a, r, "dport")->u;
+		row[3].u = flows;
+		row[4].d = pps;
+		row[5].u = tcell(a, r, "distinct(src)")->u;
+		row[7].d = pk ? (double)top_pk / (double)pk : 0;
+		if (qry_cell_set_str(&row[1], tcell(a, r, "dst")->s) || qry_cell_set_str(&row[6], top))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static struct qry_table *flood_finish(struct qry_det *d)
+{
+	static const char *const names[] = {"time", "dst", "dport", "syn_flows", "syn_pps",
+					    "sources", "top_src", "top_src_share"};
+	static const enum qry_col_type types[] = {QRY_COL_TIME, QRY_COL_STR, QRY_COL_U64, QRY_COL_U64,
+						  QRY_COL_F64, QRY_COL_U64, QRY_COL_STR, QRY_COL_F64};
+	struct qry_table *a = qry_agg_finish(d->agg[0]), *b = qry_agg_finish(d->agg[1]);
+	struct qry_table *out = qry_table_create(8, names, types);
+	int rc = a && b && out ? flood_rows(d, a, b, out) : -ENOMEM;
+
+	qry_table_destroy(a);
+	qry_table_destroy(b);
+	if (rc) {
+		qry_table_destroy(out);
+		errno = -rc;
+		return NULL;
+	}
+	return out;
+}
+
 /* -------------------------------------------------------------- registry */
 
 const struct det_def det_defs[] = {
@@ -413,6 +533,11 @@ const struct det_def det_defs[] = {
 	   {"min_dsts", "100", "flag a source with at least this many distinct destinations"},
 	   {"min_ports", "100", "flag a source with at least this many dports on one destination"}}},
 	 scan_init, scan_add, scan_finish},
+	{{"flood", "TCP SYN floods: targets receiving many half-open (SYN, no ACK) flows per window",
+	  {{"window", "10s", "window length"},
+	   {"min_flows", "1000", "flag a target (dst, dport) with at least this many half-open flows..."},
+	   {"min_pps", "5000", "...or at least this many half-open packets per second"}}},
+	 flood_init, flood_add, flood_finish},
 	{{"threats", "flows to or from addresses on threat lists (plain, FireHOL netset, Spamhaus DROP)",
 	  {{"lists", "", "comma-separated list files (required)"}}},
 	 threat_init, threat_add, threat_finish},

@@ -52,10 +52,10 @@ expect_rc 1 "missing input" "$ENIFLOW" query "$T/nonexistent"
 expect_rc 0 "query --help" "$ENIFLOW" query --help
 grep -q "^examples:" "$T/out" && ok "help has examples" || bad "query --help lacks examples"
 expect_rc 0 "detect --list" "$ENIFLOW" detect --list
-[ "$(grep -c '^[a-z]*: ' "$T/out")" = 9 ] && ok "nine detections listed" || bad "detect --list: $(cat "$T/out")"
+[ "$(grep -c '^[a-z]*: ' "$T/out")" = 10 ] && ok "ten detections listed" || bad "detect --list: $(cat "$T/out")"
 
 # detections: run on the generated data, and a planted threat
-for d in hogs storm drops policy scanners uncommon baseline geo; do
+for d in hogs storm drops policy scanners flood uncommon baseline geo; do
 	expect_rc 0 "detect $d" "$ENIFLOW" detect "$d" -F json "$T/segs"
 done
 "$ENIFLOW" query -n 1 -F csv -f 'ipver = 4 and kind = flow' "$T/segs" >"$T/one.csv"

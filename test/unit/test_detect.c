@@ -258,6 +258,58 @@ static void test_scanners(void)
 	qry_table_destroy(t);
 }
 
+static void test_flood(void)
+{
+	struct qry_table *t;
+	struct rec_flow *r;
+	char src[64];
+
+	n_recs = 0;
+	/* 10.0.0.9:80 gets 1200 SYN-only flows from one source and 300 from spoofed ones */
+	for (int i = 0; i < 1500; i++) {
+		if (i < 1200)
+			snprintf(src, sizeof(src), "203.0.113.66");
+		else
+			snprintf(src, sizeof(src), "198.18.%d.%d", i / 200, i % 200 + 1);
+		r = add(1, src, "10.0.0.9", 80, 1, 60, T0 + (uint64_t)i * (S / 1000));
+		r->tcp_flags = REC_TCP_SYN;
+		r->src_port = (uint16_t)(1024 + i);
+		r->direction = REC_DIR_INGRESS;
+	}
+	/* 10.0.0.10:443 (sorts after .9 as bytes, before it as text) gets 1100 */
+	for (int i = 0; i < 1100; i++) {
+		r = add(2, "198.51.100.5", "10.0.0.10", 443, 2, 120, T0 + (uint64_t)i * (S / 1000));
+		r->tcp_flags = REC_TCP_SYN | REC_TCP_ECE | REC_TCP_CWR;
+	}
+	/* completed handshakes and a small v6 trickle are not floods */
+	for (int i = 0; i < 3000; i++)
+		add(1, "192.0.2.1", "10.0.0.9", 80, 10, 6000, T0)->tcp_flags = REC_TCP_SYN | REC_TCP_ACK;
+	for (int i = 0; i < 10; i++)
+		add(3, "2001:db8::66", "2001:db8::1", 22, 1, 80, T0)->tcp_flags = REC_TCP_SYN;
+	t = det("flood", NULL, 0, 0, 0);
+	ROWS(t, 2);
+	EQ(t, 0, "dst", "10.0.0.9");
+	EQ(t, 0, "dport", "80");
+	EQ(t, 0, "syn_flows", "1500");
+	EQ(t, 0, "sources", "301");
+	EQ(t, 0, "top_src", "203.0.113.66");
+	EQ(t, 0, "top_src_share", "0.800");
+	EQ(t, 1, "dst", "10.0.0.10");
+	EQ(t, 1, "top_src", "198.51.100.5");
+	EQ(t, 1, "syn_pps", "220.000");
+	qry_table_destroy(t);
+	/* by packet rate alone */
+	t = det("flood", (const char *[]){"min_flows=100000", "min_pps=200"}, 2, 0, 0);
+	ROWS(t, 1);
+	EQ(t, 0, "dst", "10.0.0.10");
+	qry_table_destroy(t);
+	n_recs = 0;
+	add(1, "192.0.2.1", "10.0.0.9", 80, 10, 6000, T0)->tcp_flags = REC_TCP_SYN | REC_TCP_ACK;
+	t = det("flood", NULL, 0, 0, 0);
+	ROWS(t, 0);
+	qry_table_destroy(t);
+}
+
 static void test_threats(void)
 {
 	char path[] = "/tmp/test_detect_list.XXXXXX", set[128];
@@ -371,7 +423,7 @@ static void test_geo_and_errors(void)
 		      strstr(err.msg, "rules"),
 	      "%s", err.msg);
 	const struct qry_det_info *l = qry_det_list(&n);
-	CHECK(n == 9 && qry_det_find("storm") && !strcmp(l[0].name, "hogs"), "list %zu", n);
+	CHECK(n == 10 && qry_det_find("flood") && !strcmp(l[0].name, "hogs"), "list %zu", n);
 	for (size_t i = 0; i < n; i++)
 		for (int p = 0; p < QRY_DET_MAX_PARAMS && l[i].params[p].name; p++)
 			CHECK(l[i].params[p].help && *l[i].params[p].help, "%s.%s undocumented", l[i].name,
@@ -385,6 +437,7 @@ int main(void)
 	test_drops();
 	test_policy();
 	test_scanners();
+	test_flood();
 	test_threats();
 	test_uncommon();
 	test_baseline();
