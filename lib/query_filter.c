@@ -227,6 +227,11 @@ static uint32_t add_node(struct parser *p, uint8_t op, uint8_t field, uint8_t cm
 {
 	struct qry_filter *f = p->f;
 
+	if (f->n_nodes >= QF_MAX_NODES) {
+		fail_at(p, p->tok.col, "expression too complex (more than %d terms); use lists: x in {a, b}",
+			QF_MAX_NODES);
+		return 0;
+	}
 	if (GROW(f->nodes, f->n_nodes, f->cap_nodes)) {
 		fail_at(p, p->tok.col, "out of memory");
 		return 0;
@@ -761,7 +766,12 @@ struct qry_filter *qry_filter_compile(const char *expr, struct qry_err *err)
 			fail_at(&p, p.tok.col, "expected 'and', 'or' or the end of the expression");
 	}
 	if (!p.failed) {
-		f->scratch = malloc((size_t)f->n_nodes * 3 * QF_CHUNK * sizeof(*f->scratch));
+		/* scratch lists for the inner nodes only; node.v is the slot */
+		uint32_t inner = 0;
+		for (uint32_t i = 0; i < f->n_nodes; i++)
+			if (f->nodes[i].op == QF_AND || f->nodes[i].op == QF_OR || f->nodes[i].op == QF_NOT)
+				f->nodes[i].v = inner++;
+		f->scratch = malloc(((size_t)inner * 3 + 1) * QF_CHUNK * sizeof(*f->scratch));
 		f->vals = malloc(2 * QF_CHUNK * sizeof(*f->vals));
 		if (!f->scratch || !f->vals)
 			fail_at(&p, 1, "out of memory");

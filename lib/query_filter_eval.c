@@ -8,7 +8,7 @@
  * burst, a leaf extracts its field into a value array in one loop and
  * compares in a second, AND narrows the list for its right side, OR
  * evaluates its right side only on what the left rejected. No allocation:
- * scratch lists are sized per node at compile time.
+ * scratch lists are sized per inner node at compile time.
  */
 #include "query.h"
 #include "query_filter_internal.h"
@@ -391,7 +391,7 @@ static uint32_t sel(struct qry_filter *f, uint32_t i, const struct rec_flow *rec
 		    const uint32_t *in, uint32_t n, uint32_t *out)
 {
 	const struct qf_node *nd = &f->nodes[i];
-	uint32_t *t0 = f->scratch + (size_t)i * 3 * QF_CHUNK, *t1 = t0 + QF_CHUNK, *t2 = t1 + QF_CHUNK;
+	uint32_t *t0 = f->scratch + (size_t)nd->v * 3 * QF_CHUNK, *t1 = t0 + QF_CHUNK, *t2 = t1 + QF_CHUNK;
 	uint32_t m, r;
 
 	if (!n)

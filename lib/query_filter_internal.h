@@ -15,6 +15,8 @@
 #include "query.h"
 
 #define QF_CHUNK QRY_FILTER_BURST
+/* Bounds a filter's memory (12 KB of scratch per and/or/not) for REST callers. */
+#define QF_MAX_NODES 1024
 
 enum qf_op {
 	QF_TRUE,
@@ -89,7 +91,7 @@ struct qry_filter {
 	struct qf_bound *bound; /* one per QF_NAMES node (node.v is the slot) */
 	uint32_t n_bound;
 	bool uses_eni;
-	uint32_t *scratch; /* 3 x QF_CHUNK indexes per node, for burst evaluation */
+	uint32_t *scratch; /* 3 x QF_CHUNK indexes per inner node (slot in node.v) */
 	uint64_t *vals;    /* 2 x QF_CHUNK extracted field values */
 };
 

@@ -298,6 +298,25 @@ static void test_errors(void)
 	bad("dport not 5", 11, "expected 'in'");
 	bad("l2 = ucast and tcpflags has bogus", 29, "tcpflags has");
 	bad("bytes > 5X", 9, "suffix");
+	{
+		/* 600 "or"s make 1201 nodes: refused, pointing at the term past the bound */
+		static char big[16384];
+		size_t n = 0;
+		for (int i = 0; i < 600; i++)
+			n += (size_t)snprintf(big + n, sizeof(big) - n, "%sdport = %d", i ? " or " : "", i);
+		struct qry_err err;
+		struct qry_filter *f = qry_filter_compile(big, &err);
+		CHECK(!f && strstr(err.msg, "too complex") && err.column > 1, "big: %.80s", err.msg);
+		qry_filter_destroy(f);
+		/* the same as a list compiles */
+		n = (size_t)snprintf(big, sizeof(big), "dport in {");
+		for (int i = 0; i < 600; i++)
+			n += (size_t)snprintf(big + n, sizeof(big) - n, "%s%d", i ? ", " : "", i);
+		snprintf(big + n, sizeof(big) - n, "}");
+		f = qry_filter_compile(big, &err);
+		CHECK(f != NULL, "list of 600: %s", err.msg);
+		qry_filter_destroy(f);
+	}
 }
 
 /* Burst selection equals per-record matching on random records, for nested expressions. */
