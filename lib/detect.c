@@ -215,9 +215,17 @@ static struct qry_table *storm_finish(struct qry_det *d)
 	for (uint32_t r = 0; r < w->n_rows; r++) {
 		const char *eni = tcell(w, r, "eni")->s;
 		double pps = (double)tcell(w, r, "packets")->u / win_s, base = 0;
-		for (uint32_t k = 0; k < tot->n_rows; k++)
-			if (!strcmp(tcell(tot, k, "eni")->s, eni))
-				base = (double)tcell(tot, k, "packets")->u / span_s;
+		/* tot is sorted by ENI name: binary search */
+		uint32_t lo = 0, hi = tot->n_rows;
+		while (lo < hi) {
+			uint32_t mid = (lo + hi) / 2;
+			if (strcmp(tcell(tot, mid, "eni")->s, eni) < 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (lo < tot->n_rows && !strcmp(tcell(tot, lo, "eni")->s, eni))
+			base = (double)tcell(tot, lo, "packets")->u / span_s;
 		const char *why = pps >= d->th[0] ? "over pps threshold"
 				  : (pps >= d->th[2] && pps >= d->th[1] * base) ? "over baseline"
 										 : NULL;

@@ -283,30 +283,26 @@ static unsigned hour_of_week(uint64_t ns)
 	return (unsigned)((ns / HOUR_NS + 3 * 24) % HOURS_PER_WEEK);
 }
 
-/* Flag row r's metric if far above the other samples of the same ENI and hour of week. */
-static int baseline_check(struct qry_det *d, const struct qry_table *t, uint32_t r,
-			  const char *metric, struct qry_table *out)
+/* Rows ordered by (ENI, hour of week): each run is one baseline's samples. */
+static int cmp_how(const void *x, const void *y, void *arg)
 {
-	const char *eni = tcell(t, r, "eni")->s;
-	unsigned how = hour_of_week(tcell(t, r, "time")->u);
-	double x = (double)tcell(t, r, metric)->u, sum = 0, sq = 0, n = 0;
+	const struct qry_table *t = arg;
+	uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
+	int c = strcmp(tcell(t, a, "eni")->s, tcell(t, b, "eni")->s);
+	unsigned ha = hour_of_week(tcell(t, a, "time")->u), hb = hour_of_week(tcell(t, b, "time")->u);
 
-	for (uint32_t k = 0; k < t->n_rows; k++) {
-		if (k == r || hour_of_week(tcell(t, k, "time")->u) != how ||
-		    strcmp(tcell(t, k, "eni")->s, eni))
-			continue;
-		double v = (double)tcell(t, k, metric)->u;
-		sum += v;
-		sq += v * v;
-		n++;
-	}
-	if (n < d->th[1] || n < 1)
-		return 0;
-	double mean = sum / n, sd = sqrt(fmax(sq / n - mean * mean, 0));
-	double spread = fmax(sd, 0.1 * mean);
-	if (x <= mean + d->th[0] * spread)
-		return 0;
+	if (c)
+		return c;
+	if (ha != hb)
+		return ha < hb ? -1 : 1;
+	return a < b ? -1 : a > b;
+}
+
+static int baseline_row(struct qry_table *out, const struct qry_table *t, uint32_t r,
+			const char *metric, double x, double mean, double spread, double n)
+{
 	struct qry_cell *row = qry_table_add_row(out);
+
 	if (!row)
 		return -ENOMEM;
 	row[0].u = tcell(t, r, "time")->u;
@@ -314,9 +310,44 @@ static int baseline_check(struct qry_det *d, const struct qry_table *t, uint32_t
 	row[4].d = mean;
 	row[5].d = spread > 0 ? (x - mean) / spread : 0;
 	row[6].u = (uint64_t)n;
-	if (qry_cell_set_str(&row[1], eni) || qry_cell_set_str(&row[2], metric))
+	if (qry_cell_set_str(&row[1], tcell(t, r, "eni")->s) || qry_cell_set_str(&row[2], metric))
 		return -ENOMEM;
 	return 0;
+}
+
+/*
+ * One run of rows (same ENI and hour of week): each row is compared with
+ * the others of its run (sums minus itself), so the whole check is
+ * O(n log n) in the rows rather than quadratic.
+ */
+static int baseline_run(struct qry_det *d, const struct qry_table *t, const uint32_t *run,
+			uint32_t len, const char *metric, struct qry_table *out)
+{
+	double sum = 0, sq = 0, n = (double)len - 1;
+	int rc = 0;
+
+	if (n < d->th[1] || n < 1)
+		return 0;
+	for (uint32_t i = 0; i < len; i++) {
+		double v = (double)tcell(t, run[i], metric)->u;
+		sum += v;
+		sq += v * v;
+	}
+	for (uint32_t i = 0; i < len && !rc; i++) {
+		double x = (double)tcell(t, run[i], metric)->u;
+		double mean = (sum - x) / n, sd = sqrt(fmax((sq - x * x) / n - mean * mean, 0));
+		double spread = fmax(sd, 0.1 * mean);
+		if (x > mean + d->th[0] * spread)
+			rc = baseline_row(out, t, run[i], metric, x, mean, spread, n);
+	}
+	return rc;
+}
+
+static int cmp_out(const void *x, const void *y)
+{
+	const struct qry_cell *a = x, *b = y; /* first cell of a row: time */
+
+	return a->u < b->u ? -1 : a->u > b->u;
 }
 
 struct qry_table *baseline_finish(struct qry_det *d)
@@ -327,12 +358,27 @@ struct qry_table *baseline_finish(struct qry_det *d)
 						  QRY_COL_F64, QRY_COL_F64, QRY_COL_U64};
 	static const char *const metrics[] = {"bytes", "packets", "flows"};
 	struct qry_table *t = qry_agg_finish(d->agg[0]), *out = qry_table_create(7, names, types);
-	int rc = t && out ? 0 : -ENOMEM;
+	uint32_t *idx = t ? malloc(((size_t)t->n_rows + 1) * sizeof(*idx)) : NULL;
+	int rc = t && out && idx ? 0 : -ENOMEM;
 
-	/* Quadratic in hours x ENIs of the range; fine for weeks of hourly rows. */
-	for (uint32_t r = 0; t && r < t->n_rows && !rc; r++)
+	for (uint32_t i = 0; !rc && i < t->n_rows; i++)
+		idx[i] = i;
+	if (!rc && t->n_rows)
+		qsort_r(idx, t->n_rows, sizeof(*idx), cmp_how, t);
+	for (uint32_t s = 0, e; !rc && s < t->n_rows; s = e) {
+		const char *eni = tcell(t, idx[s], "eni")->s;
+		unsigned how = hour_of_week(tcell(t, idx[s], "time")->u);
+		for (e = s + 1; e < t->n_rows && hour_of_week(tcell(t, idx[e], "time")->u) == how &&
+				!strcmp(tcell(t, idx[e], "eni")->s, eni);
+		     e++)
+			;
 		for (int m = 0; m < 3 && !rc; m++)
-			rc = baseline_check(d, t, r, metrics[m], out);
+			rc = baseline_run(d, t, idx + s, e - s, metrics[m], out);
+	}
+	/* findings in time order (rows are whole cells: sort row-wise on the time cell) */
+	if (!rc && out->n_rows > 1)
+		qsort(out->cells, out->n_rows, sizeof(*out->cells) * out->n_cols, cmp_out);
+	free(idx);
 	qry_table_destroy(t);
 	if (rc) {
 		qry_table_destroy(out);
