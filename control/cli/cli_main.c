@@ -25,6 +25,7 @@ static const struct verb verbs[] = {
 	{"cat", cli_cat, "print the records of segment files (JSON Lines, CSV, AWS text, raw)"},
 	{"verify", cli_verify, "check every checksum, record and the index of segment files"},
 	{"gen", cli_gen, "write sealed segments of realistic generated records"},
+	{"export", cli_export, "send segment records to an IPFIX collector (UDP or TCP)"},
 };
 
 #define N_VERBS (sizeof(verbs) / sizeof(verbs[0]))
