@@ -44,30 +44,63 @@ static void put_f(struct ecs_out *o, const char *fmt, ...)
 	o->pos += (size_t)n;
 }
 
-/* ,"key":"value" with JSON escaping; ids are short, so byte-wise is fine. */
-static void put_kstr(struct ecs_out *o, const char *key, const char *s)
+static void put_mem(struct ecs_out *o, const char *p, size_t n)
 {
-	put_f(o, "\"%s\":\"", key);
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			put_f(o, "\\%c", *p);
-		else if (*p < 0x20 || *p >= 0x7f)
-			put_f(o, "\\u%04x", *p);
-		else
-			put_f(o, "%c", *p);
+	if (o->full || o->len - o->pos <= n) {
+		o->full = true;
+		return;
 	}
-	put_f(o, "\"");
+	memcpy(o->buf + o->pos, p, n);
+	o->pos += n;
+	o->buf[o->pos] = '\0';
 }
 
+/* "key":"value" with JSON escaping: runs of plain bytes are copied at once. */
+static void put_kstr(struct ecs_out *o, const char *key, const char *s)
+{
+	put_mem(o, "\"", 1);
+	put_mem(o, key, strlen(key));
+	put_mem(o, "\":\"", 3);
+	while (*s) {
+		size_t n = 0;
+		while (s[n] && s[n] != '"' && s[n] != '\\' && (unsigned char)s[n] >= 0x20 &&
+		       (unsigned char)s[n] < 0x7f)
+			n++;
+		put_mem(o, s, n);
+		s += n;
+		if (*s) {
+			put_f(o, *s == '"' || *s == '\\' ? "\\%c" : "\\u%04x", (unsigned char)*s);
+			s++;
+		}
+	}
+	put_mem(o, "\"", 1);
+}
+
+/* ISO 8601 UTC with nanoseconds; the second's text is cached (records come in time order). */
 static void put_time(struct ecs_out *o, const char *key, uint64_t ns)
 {
+	static _Thread_local time_t last = -1;
+	static _Thread_local char text[32];
 	time_t s = (time_t)(ns / 1000000000u);
-	struct tm tm;
-	char t[32];
+	char frac[16];
 
-	gmtime_r(&s, &tm);
-	strftime(t, sizeof(t), "%Y-%m-%dT%H:%M:%S", &tm);
-	put_f(o, "\"%s\":\"%s.%09" PRIu64 "Z\"", key, t, ns % 1000000000u);
+	if (s != last) {
+		struct tm tm;
+		gmtime_r(&s, &tm);
+		strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%S", &tm);
+		last = s;
+	}
+	put_mem(o, "\"", 1);
+	put_mem(o, key, strlen(key));
+	put_mem(o, "\":\"", 3);
+	put_mem(o, text, 19);
+	uint32_t f = (uint32_t)(ns % 1000000000u);
+	frac[0] = '.';
+	for (int i = 9; i >= 1; i--, f /= 10)
+		frac[i] = (char)('0' + f % 10);
+	frac[10] = 'Z';
+	frac[11] = '"';
+	put_mem(o, frac, 12);
 }
 
 static const char *transport(uint8_t proto, char *num, size_t len)
