@@ -49,7 +49,9 @@ capture() {
 	CAP=$!
 	PIDS+=("$CAP")
 	for _ in $(seq 100); do
-		grep -q "Capturing on" "$3.err" 2>/dev/null && { sleep 0.2; return 0; }
+		# the filter attaches a moment after the banner: a late start would cut
+		# the TCP stream mid-message and nothing after it could be decoded
+		grep -q "Capturing on" "$3.err" 2>/dev/null && { sleep 1; return 0; }
 		sleep 0.1
 	done
 	bad "tshark did not start: $(cat "$3.err")"
@@ -149,6 +151,16 @@ if [ "$rc" = 0 ] && [ "$failures" -gt 0 ] && [ "$connects" = 1 ] && [ "$dropped"
 	ok "tcp: collector late: $failures refused connects, then all $got records delivered"
 else bad "tcp collector late: exit $rc failures $failures connects $connects dropped $dropped got $got: $(cat "$T/late.err")"; fi
 kill "$COLL"; wait "$COLL" 2>/dev/null || true
+
+# --- TCP, no collector ever: gives up after --timeout, every record counted
+P=$(free_port tcp)
+t0=$(date +%s)
+rc=0; "$ENIFLOW" export ipfix "${SEG[@]}" --to "127.0.0.1:$P" --tcp --timeout 2 >"$T/none.json" 2>"$T/none.err" || rc=$?
+el=$(( $(date +%s) - t0 ))
+read -r failures sent acct < <(jq -r '"\(.connect_failures) \(.sent) \(.offered == .sent + .nodata_skipped + .dropped_queue + .dropped_send + .unsent)"' "$T/none.json")
+if [ "$rc" = 1 ] && [ "$failures" -gt 0 ] && [ "$sent" = 0 ] && [ "$acct" = true ] && [ "$el" -le 8 ]; then
+	ok "tcp: no collector: exit 1 after ${el}s, $failures refused connects, every record counted undelivered"
+else bad "tcp no collector: exit $rc after ${el}s failures $failures sent $sent accounted $acct"; fi
 
 # --- TCP collector killed mid-run and restarted
 "$ENIFLOW" gen --records 60000 --per-segment 60000 --enis 5 --flows 800 --seed 6 \
