@@ -28,6 +28,8 @@ struct rec_gen {
 	uint64_t rng;
 	uint64_t now_ns;
 	struct gen_flow *flows;
+	bool have_reply;
+	struct rec_flow reply;  /* the other direction of the last flow record */
 };
 
 static uint64_t next_u64(uint64_t *s)
@@ -237,6 +239,31 @@ static void special(struct rec_gen *g, struct rec_flow *o, uint32_t what)
 	}
 }
 
+/*
+ * Flow records are unidirectional, so most connections also log their
+ * reply direction, aged out by the same sweep: swapped addresses and
+ * ports, the other direction, similar packet count, other byte count.
+ */
+static void make_reply(struct rec_gen *g, const struct rec_flow *o, uint32_t mean_size)
+{
+	uint64_t *s = &g->rng;
+	struct rec_flow *r = &g->reply;
+
+	*r = *o;
+	memcpy(r->src_addr, o->dst_addr, 16);
+	memcpy(r->dst_addr, o->src_addr, 16);
+	r->src_port = o->dst_port;
+	r->dst_port = o->src_port;
+	if (o->protocol == 1 || o->protocol == 58) { /* echo reply */
+		r->src_port = o->protocol == 1 ? 0 : 129;
+		r->dst_port = 0;
+	}
+	r->direction = o->direction == REC_DIR_INGRESS ? REC_DIR_EGRESS : REC_DIR_INGRESS;
+	r->packets = o->packets > 2 ? o->packets - below(s, (uint32_t)(o->packets / 2)) : o->packets;
+	r->bytes = r->packets * (mean_size > 600 ? 66 : mean_size);
+	g->have_reply = true;
+}
+
 void rec_gen_next(struct rec_gen *g, struct rec_flow *out, size_t n)
 {
 	uint64_t *s = &g->rng;
@@ -244,6 +271,12 @@ void rec_gen_next(struct rec_gen *g, struct rec_flow *out, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		struct rec_flow *o = &out[i];
 		g->now_ns += below(s, (uint32_t)(2 * g->p.step_ns + 1));
+		if (g->have_reply) {
+			*o = g->reply;
+			o->last_ns = g->now_ns;
+			g->have_reply = false;
+			continue;
+		}
 		if (g->p.all_kinds && below(s, 1000) < 6) {
 			special(g, o, below(s, 3));
 			continue;
@@ -262,5 +295,7 @@ void rec_gen_next(struct rec_gen *g, struct rec_flow *out, size_t n)
 			(uint64_t)below(s, 60000) * 1000000;
 		o->last_ns = g->now_ns;
 		o->first_ns = g->now_ns - g->p.start_ns < dur ? g->p.start_ns : g->now_ns - dur;
+		if (o->verdict == REC_VERDICT_ACCEPT && below(s, 100) < 70)
+			make_reply(g, o, f->mean_size);
 	}
 }

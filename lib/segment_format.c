@@ -3,8 +3,8 @@
  * recovery (see segment_internal.h and docs/segment-format.md).
  *
  * Every metadata payload (header, index, trailer) ends in a CRC32C of the
- * bytes before it; block data relies on LZ4F's own XXH32 block and content
- * checksums, so `lz4 -dc` and any LZ4 library can verify it too.
+ * bytes before it; block data relies on the LZ4 frame's own XXH32 block and
+ * content checksums (segment_frame.c), so `lz4 -dc` verifies it too.
  */
 #include "segment_internal.h"
 
@@ -70,19 +70,6 @@ int seg_fail(struct seg_err *err, const char *file, uint64_t off, int rc, const 
 	vsnprintf(err->msg + n, sizeof(err->msg) - (size_t)n, fmt, ap);
 	va_end(ap);
 	return rc;
-}
-
-void seg_lz4_prefs(LZ4F_preferences_t *p, size_t content_size)
-{
-	memset(p, 0, sizeof(*p));
-	p->frameInfo.blockSizeID = LZ4F_max256KB;
-	p->frameInfo.blockMode = LZ4F_blockLinked;
-	p->frameInfo.contentChecksumFlag = LZ4F_contentChecksumEnabled;
-	p->frameInfo.blockChecksumFlag = LZ4F_blockChecksumEnabled;
-	p->frameInfo.frameType = LZ4F_frame;
-	p->frameInfo.contentSize = content_size;
-	p->compressionLevel = 0; /* LZ4 fast: the write-rate target rules out HC */
-	p->autoFlush = 1;        /* compress straight from the caller's records */
 }
 
 static void put_id(uint8_t *p, const char *s)
@@ -374,27 +361,5 @@ int seg_seal_fd(int fd, int dirfd, const char *partial, const char *final,
 		return seg_fail(err, shown, 0, -errno, "rename to %s: %s", final, strerror(errno));
 	if (!no_fsync && fsync(dirfd) < 0)
 		return seg_fail(err, shown, 0, -errno, "fsync of directory: %s", strerror(errno));
-	return 0;
-}
-
-int seg_decode_frame(LZ4F_dctx *dctx, const uint8_t *src, size_t srclen, uint8_t *dst,
-		     size_t dstcap, size_t *consumed, size_t *produced, const char **err_name)
-{
-	size_t in = srclen, out = dstcap, r;
-
-	*consumed = *produced = 0;
-	*err_name = NULL;
-	LZ4F_resetDecompressionContext(dctx);
-	r = LZ4F_decompress(dctx, dst, &out, src, &in, NULL);
-	*consumed = in;
-	*produced = out;
-	if (LZ4F_isError(r)) {
-		*err_name = LZ4F_getErrorName(r);
-		return -EIO;
-	}
-	if (r != 0)
-		return in >= srclen ? -EPIPE : -ENOSPC;
-	if (out > dstcap - SEG_LZ4_BLOCK)
-		return -ENOSPC;
 	return 0;
 }

@@ -13,7 +13,6 @@
 #include <stdint.h>
 #include <stddef.h>
 #include <string.h>
-#include <lz4frame.h>
 #include "segment.h"
 
 /* LZ4 skippable frames are 0x184D2A50..0x184D2A5F; we use three of them. */
@@ -39,9 +38,15 @@
 #define SEG_TRAILER_PAYLOAD 48U
 #define SEG_TRAILER_SIZE (SEG_SKIP_HDR + SEG_TRAILER_PAYLOAD)
 
-/* LZ4 frames use linked 256 KiB blocks: a decoder needs this much headroom
- * past the records to decode in place, without an internal copy. */
-#define SEG_LZ4_BLOCK (256U * 1024U)
+/*
+ * Block frames: FLG 0x7C = version 01, independent blocks, block checksum,
+ * content size, content checksum; BD 0x70 = 4 MiB maximum LZ4 block.
+ * Header: magic(4) FLG(1) BD(1) content size(8) HC(1).
+ */
+#define SEG_FRAME_FLG 0x7CU
+#define SEG_FRAME_BD  0x70U
+#define SEG_FRAME_HDR 15U
+#define SEG_FRAME_BLOCK_MAX (4U * 1024U * 1024U)
 #define SEG_MAX_BLOCK_BYTES ((size_t)SEG_MAX_BLOCK_RECORDS * REC_SIZE)
 
 static inline void seg_put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
@@ -56,8 +61,15 @@ uint32_t seg_crc32c(const void *buf, size_t len);
 int seg_fail(struct seg_err *err, const char *file, uint64_t off, int rc,
 	     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
-/** LZ4F preferences every block frame is written with. */
-void seg_lz4_prefs(LZ4F_preferences_t *p, size_t content_size);
+/** XXH32 (the LZ4 frame checksum), from its specification. */
+uint32_t seg_xxh32(const void *buf, size_t len, uint32_t seed);
+/** Largest frame seg_frame_encode() can produce for content bytes. */
+size_t seg_frame_bound(size_t content);
+/** Bytes of the reusable LZ4 compression state seg_frame_encode() needs. */
+size_t seg_frame_state_size(void);
+/** Encode content as one block frame into dst. 0 or -ENOSPC. */
+int seg_frame_encode(void *state, const void *src, size_t len, uint8_t *dst, size_t cap,
+		     size_t *out_len);
 
 /** Encode the header skippable frame into a malloc'd buffer. 0 or -errno. */
 int seg_encode_header(const struct seg_header_info *h, uint8_t **buf, size_t *len);
@@ -106,12 +118,12 @@ int seg_seal_fd(int fd, int dirfd, const char *partial, const char *final,
 		uint64_t data_end, uint64_t n_records, bool no_fsync, struct seg_err *err);
 
 /**
- * Decode one whole LZ4 frame at src (up to srclen bytes) into dst. Sets
- * *consumed and *produced. Returns 0, -EPIPE if the input ends inside the
- * frame, -EIO on a bad frame (err_name set to LZ4F's reason), -ENOSPC if it
- * decodes to more than dstcap - SEG_LZ4_BLOCK bytes.
+ * Decode one whole block frame at src (up to srclen bytes) into dst,
+ * verifying descriptor, block and content checksums. Sets *consumed and
+ * *produced. Returns 0, -EPIPE if the input ends inside the frame, -EIO on
+ * a bad frame, -ENOSPC if its content exceeds dstcap (*why says why).
  */
-int seg_decode_frame(LZ4F_dctx *dctx, const uint8_t *src, size_t srclen, uint8_t *dst,
-		     size_t dstcap, size_t *consumed, size_t *produced, const char **err_name);
+int seg_frame_decode(const uint8_t *src, size_t srclen, uint8_t *dst, size_t dstcap,
+		     size_t *consumed, size_t *produced, const char **why);
 
 #endif /* ENIFLOW_SEGMENT_INTERNAL_H */

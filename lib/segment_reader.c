@@ -4,7 +4,7 @@
  * Open reads only metadata: trailer (last bytes) → index → header, checking
  * every magic, version, CRC and every offset and size against the file
  * size before trusting it. Blocks are read on demand with pread into one
- * reused buffer and decoded by one reused LZ4F context into one reused
+ * reused buffer and decoded (segment_frame.c) straight into one reused
  * record buffer, so a scan costs LZ4 plus its checksums and nothing per
  * record.
  */
@@ -28,10 +28,9 @@ struct seg_reader {
 	uint64_t n_records;
 	uint64_t data_start;    /* end of the header frame */
 	uint64_t index_off;
-	LZ4F_dctx *dctx;
 	uint8_t *frame;         /* compressed frame buffer */
 	size_t frame_cap;
-	uint8_t *recs;          /* decoded records, with LZ4 headroom */
+	uint8_t *recs;          /* decoded records */
 	size_t recs_cap;
 };
 
@@ -271,7 +270,6 @@ void seg_reader_close(struct seg_reader *r)
 		return;
 	if (r->fd >= 0)
 		close(r->fd);
-	LZ4F_freeDecompressionContext(r->dctx);
 	free(r->hdr.enis);
 	free(r->blocks);
 	free(r->eni_pool);
@@ -311,10 +309,6 @@ struct seg_reader *seg_reader_open(const char *path, struct seg_err *err)
 		rc = read_index(r, index_size, err);
 	if (rc)
 		goto fail;
-	if (LZ4F_isError(LZ4F_createDecompressionContext(&r->dctx, LZ4F_VERSION))) {
-		rc = seg_fail(err, path, 0, -ENOMEM, "out of memory for LZ4 context");
-		goto fail;
-	}
 	return r;
 fail:
 	seg_reader_close(r);
@@ -370,23 +364,17 @@ long seg_reader_read_block(struct seg_reader *r, uint32_t i, const struct rec_fl
 	b = &r->blocks[i];
 	want = (size_t)b->n_records * REC_SIZE;
 	if (grow(&r->frame, &r->frame_cap, b->frame_size) ||
-	    grow(&r->recs, &r->recs_cap, want + SEG_LZ4_BLOCK))
+	    grow(&r->recs, &r->recs_cap, want))
 		return seg_fail(err, r->path, b->offset, -ENOMEM, "block %u: out of memory", i);
 	rc = pread_all(r->fd, r->frame, b->frame_size, b->offset);
 	if (rc)
 		return seg_fail(err, r->path, b->offset, rc, "block %u: read: %s", i, strerror(-rc));
-	if (seg_get32(r->frame) != SEG_MAGIC_LZ4)
-		return seg_fail(err, r->path, b->offset, -EIO,
-				"block %u: bad LZ4 frame magic 0x%08x", i, seg_get32(r->frame));
-	rc = seg_decode_frame(r->dctx, r->frame, b->frame_size, r->recs, want + SEG_LZ4_BLOCK,
-			      &consumed, &produced, &why);
-	if (rc == -EIO)
-		return seg_fail(err, r->path, b->offset, -EIO, "block %u: corrupt LZ4 frame: %s", i, why);
+	rc = seg_frame_decode(r->frame, b->frame_size, r->recs, want, &consumed, &produced, &why);
+	if (rc == -EPIPE)
+		why = "frame runs past the size the index gives it";
 	if (rc)
-		return seg_fail(err, r->path, b->offset, -EIO,
-				"block %u: LZ4 frame %s its %u bytes", i,
-				rc == -EPIPE ? "is truncated within" : "decodes to more records than the index says, within",
-				b->frame_size);
+		return seg_fail(err, r->path, b->offset, -EIO, "block %u: corrupt LZ4 frame (%u bytes): %s",
+				i, b->frame_size, why);
 	if (consumed != b->frame_size || produced != want)
 		return seg_fail(err, r->path, b->offset + consumed, -EIO,
 				"block %u: frame is %zu bytes holding %zu bytes of records; index says %u bytes, %u records",

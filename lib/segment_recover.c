@@ -3,7 +3,7 @@
  *
  * A partial file is header + block frames, possibly torn in the last one.
  * Recovery trusts nothing it has not decoded: it walks the frames from the
- * header on, fully decodes each one (LZ4F verifies the block and content
+ * header on, fully decodes each one (verifying its block and content
  * checksums), validates every record, and stops at the first frame that is
  * torn, corrupt or not a block frame. The file is cut there, a fresh index
  * is built from the decoded records, and the file is sealed exactly as the
@@ -44,7 +44,7 @@ static bool records_ok(const uint8_t *buf, size_t len)
 }
 
 /* Walk frames from s->end; keep each one that decodes whole and valid. */
-static int scan_frames(struct scan *s, LZ4F_dctx *dctx, uint8_t *buf, size_t cap,
+static int scan_frames(struct scan *s, uint8_t *buf, size_t cap,
 		       struct seg_eniset *set)
 {
 	uint32_t cap_blocks = 0;
@@ -54,7 +54,7 @@ static int scan_frames(struct scan *s, LZ4F_dctx *dctx, uint8_t *buf, size_t cap
 		const char *why;
 		struct seg_block_info *b;
 
-		if (seg_decode_frame(dctx, s->map + s->end, s->size - s->end, buf, cap, &used, &got, &why) ||
+		if (seg_frame_decode(s->map + s->end, s->size - s->end, buf, cap, &used, &got, &why) ||
 		    !records_ok(buf, got) || used > UINT32_MAX)
 			break;
 		if (s->n_blocks == cap_blocks) {
@@ -134,9 +134,8 @@ static void free_scan(struct scan *s)
 static int scan_file(int fd, const char *path, struct scan *s, struct seg_err *err)
 {
 	struct stat st;
-	LZ4F_dctx *dctx = NULL;
 	struct seg_eniset set = {0};
-	size_t cap = SEG_MAX_BLOCK_BYTES + SEG_LZ4_BLOCK;
+	size_t cap = SEG_MAX_BLOCK_BYTES;
 	uint8_t *buf = NULL;
 	int64_t hl;
 	int rc = 0;
@@ -157,15 +156,13 @@ static int scan_file(int fd, const char *path, struct scan *s, struct seg_err *e
 	}
 	s->end = (uint64_t)hl;
 	buf = malloc(cap);
-	if (!buf || seg_eniset_init(&set, SEG_MAX_BLOCK_RECORDS) ||
-	    LZ4F_isError(LZ4F_createDecompressionContext(&dctx, LZ4F_VERSION)))
+	if (!buf || seg_eniset_init(&set, SEG_MAX_BLOCK_RECORDS))
 		rc = -ENOMEM;
 	if (!rc)
-		rc = scan_frames(s, dctx, buf, cap, &set);
+		rc = scan_frames(s, buf, cap, &set);
 	if (rc)
 		seg_fail(err, path, s->end, rc, "out of memory while scanning");
 out:
-	LZ4F_freeDecompressionContext(dctx);
 	seg_eniset_free(&set);
 	free(buf);
 	if (s->map)

@@ -5,7 +5,7 @@
  * written with a single write(). When the caller hands over whole blocks
  * the writer compresses straight from the caller's array, so the hot path
  * is LZ4 plus one pass for the block's index statistics, with no copy.
- * The LZ4F context, the output buffer and the ENI set are reused.
+ * The LZ4 state, the output buffer and the ENI set are reused.
  */
 #include "segment_internal.h"
 
@@ -29,7 +29,7 @@ struct seg_writer {
 	uint32_t n_pending;
 	uint8_t *out;
 	size_t out_cap;
-	LZ4F_cctx *cctx;
+	void *lz4_state;
 	struct seg_block_info *blocks;
 	uint32_t n_blocks;
 	uint32_t cap_blocks;
@@ -63,7 +63,7 @@ static void writer_free(struct seg_writer *w)
 		close(w->fd);
 	if (w->dirfd >= 0)
 		close(w->dirfd);
-	LZ4F_freeCompressionContext(w->cctx);
+	free(w->lz4_state);
 	seg_eniset_free(&w->set);
 	free_blocks(w->blocks, w->n_blocks);
 	free(w->block);
@@ -78,14 +78,11 @@ static void writer_free(struct seg_writer *w)
 static int writer_alloc(struct seg_writer *w, const char *dir, const char *name,
 			const struct seg_writer_opts *opts)
 {
-	LZ4F_preferences_t prefs;
-
 	w->block_records = opts && opts->block_records ? opts->block_records : SEG_DEFAULT_BLOCK_RECORDS;
 	w->no_fsync = opts && opts->no_fsync;
 	if (w->block_records > SEG_MAX_BLOCK_RECORDS)
 		return -EINVAL;
-	seg_lz4_prefs(&prefs, (size_t)w->block_records * REC_SIZE);
-	w->out_cap = LZ4F_compressFrameBound((size_t)w->block_records * REC_SIZE, &prefs);
+	w->out_cap = seg_frame_bound((size_t)w->block_records * REC_SIZE);
 	w->dir = strdup(dir);
 	w->name = strdup(name);
 	w->block = malloc((size_t)w->block_records * REC_SIZE);
@@ -94,7 +91,8 @@ static int writer_alloc(struct seg_writer *w, const char *dir, const char *name,
 	    asprintf(&w->partial, ".%s.partial", name) < 0 ||
 	    asprintf(&w->shown, "%s/.%s.partial", dir, name) < 0)
 		return -ENOMEM;
-	if (LZ4F_isError(LZ4F_createCompressionContext(&w->cctx, LZ4F_VERSION)))
+	w->lz4_state = malloc(seg_frame_state_size());
+	if (!w->lz4_state)
 		return -ENOMEM;
 	return seg_eniset_init(&w->set, w->block_records);
 }
@@ -171,8 +169,7 @@ fail:
 static int write_block(struct seg_writer *w, const struct rec_flow *recs, uint32_t n,
 		       struct seg_err *err)
 {
-	LZ4F_preferences_t prefs;
-	size_t src = (size_t)n * REC_SIZE, pos, r;
+	size_t pos;
 	struct seg_block_info *b;
 	int rc;
 
@@ -184,19 +181,9 @@ static int write_block(struct seg_writer *w, const struct rec_flow *recs, uint32
 		w->blocks = nb;
 		w->cap_blocks = cap;
 	}
-	seg_lz4_prefs(&prefs, src);
-	r = LZ4F_compressBegin(w->cctx, w->out, w->out_cap, &prefs);
-	if (LZ4F_isError(r))
-		goto lz4_fail;
-	pos = r;
-	r = LZ4F_compressUpdate(w->cctx, w->out + pos, w->out_cap - pos, recs, src, NULL);
-	if (LZ4F_isError(r))
-		goto lz4_fail;
-	pos += r;
-	r = LZ4F_compressEnd(w->cctx, w->out + pos, w->out_cap - pos, NULL);
-	if (LZ4F_isError(r))
-		goto lz4_fail;
-	pos += r;
+	rc = seg_frame_encode(w->lz4_state, recs, (size_t)n * REC_SIZE, w->out, w->out_cap, &pos);
+	if (rc)
+		return seg_fail(err, w->shown, w->bytes, rc, "LZ4 compression: output buffer too small");
 	b = &w->blocks[w->n_blocks];
 	memset(b, 0, sizeof(*b));
 	rc = seg_block_stats(&w->set, recs, n, b);
@@ -213,8 +200,6 @@ static int write_block(struct seg_writer *w, const struct rec_flow *recs, uint32
 	w->n_blocks++;
 	w->bytes += pos;
 	return 0;
-lz4_fail:
-	return seg_fail(err, w->shown, w->bytes, -EIO, "LZ4 compression: %s", LZ4F_getErrorName(r));
 }
 
 int seg_writer_append(struct seg_writer *w, const struct rec_flow *recs, size_t n,

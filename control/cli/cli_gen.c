@@ -50,7 +50,7 @@ static void gen_usage(FILE *f)
 		"      --flows-only      only flow records (default: some loss and no-data too)\n"
 		"      --start SECONDS   time of the first record, Unix seconds\n"
 		"                        (default: the records end about now)\n"
-		"      --step-ns NS      mean time between records in ns (default 1000000)\n"
+		"      --step-ns NS      mean time between records in ns (default 10000)\n"
 		"  -h, --help            this help\n",
 		SEG_DEFAULT_BLOCK_RECORDS, SEG_MAX_BLOCK_RECORDS);
 }
@@ -253,7 +253,7 @@ int cli_gen(int argc, char **argv)
 	struct gen_opts o = {
 		.per_segment = 1000000,
 		.block_records = SEG_DEFAULT_BLOCK_RECORDS,
-		.p = {.seed = 1, .n_enis = 8, .n_flows = 10000, .step_ns = 1000000,
+		.p = {.seed = 1, .n_enis = 8, .n_flows = 10000, .step_ns = 10000,
 		      .v6_percent = 20, .all_kinds = true},
 	};
 	int rc = gen_parse(argc, argv, &o);

@@ -63,8 +63,9 @@ lz4dc "$T"/again/*.fls | cmp -s - "$T/lz4.raw" && ok "gen is deterministic" || b
 # --- text formats: jq accepts every JSON line; the model checks every value
 expect_rc 0 "cat --format json" "$ENIFLOW" cat "${segs[@]}"
 mv "$T/out" "$T/cat.json"
-jq -e . "$T/cat.json" >/dev/null && ok "jq parses every JSON line" || bad "jq rejects the JSON output"
-lines=$(jq -s length "$T/cat.json")
+# one jq pass: it fails on any line that is not JSON, and lists log-status
+jq -r '."log-status"' "$T/cat.json" >"$T/status" && ok "jq parses every JSON line" || bad "jq rejects the JSON output"
+lines=$(wc -l <"$T/status")
 [ "$lines" = $N ] && ok "json has $N records" || bad "json has $lines records, want $N"
 expect_rc 0 "cat --format csv" "$ENIFLOW" cat --format csv "${segs[@]}"
 mv "$T/out" "$T/cat.csv"
@@ -79,8 +80,7 @@ head -1 "$T/cat.csv" | grep -q '^version,account-id,interface-id,srcaddr,' && ok
 python3 "$HERE/cli_model.py" "$T/lz4.raw" "$T/cat.json" "$T/cat.csv" "$T/cat.aws" --enis 5 &&
 	ok "every text line matches the reference model" || bad "text output differs from the model"
 for status in OK NODATA SKIPDATA; do
-	jq -e -s --arg s $status 'any(.[]; ."log-status" == $s)' "$T/cat.json" >/dev/null &&
-		ok "generated records include $status" || bad "no $status record generated"
+	grep -qx $status "$T/status" && ok "generated records include $status" || bad "no $status record generated"
 done
 
 # --- a flipped byte in a block: verify fails naming the file, cat keeps the other blocks
