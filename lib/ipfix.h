@@ -18,6 +18,8 @@
  *
  * Errors: int functions return 0 or -errno; constructors return NULL and set
  * errno (with a message in the caller's buffer when one is given).
+ * Threads: an encoder or exporter belongs to one thread at a time (no locks);
+ * eniflowd runs one exporter per collector in its drain thread.
  */
 #ifndef ENIFLOW_IPFIX_H
 #define ENIFLOW_IPFIX_H

@@ -445,21 +445,15 @@ int ipfix_exporter_poll(struct ipfix_exporter *x)
 int ipfix_exporter_fd(const struct ipfix_exporter *x, short *events, int *timeout_ms)
 {
 	uint64_t now = mono_ns();
-	long t = -1;
+	long t = -1; /* idle: nothing to do until the caller enqueues */
 
-	*events = 0;
-	if (x->st == ST_CONNECTING || x->msg_len)
-		*events = POLLOUT;
+	/* The socket matters while a message waits for room or a TCP connect
+	 * is in progress; otherwise only timers do. */
+	*events = x->st == ST_CONNECTING || x->msg_len ? POLLOUT : 0;
 	if (x->st == ST_DOWN)
 		t = x->next_connect_ns > now ? (long)((x->next_connect_ns - now) / 1000000u) + 1 : 0;
-	else if (x->head != x->tail && x->o.rate_msgs && !x->o.tcp && !x->msg_len)
-		t = 1000 / (long)x->o.rate_msgs + 1;
-	else if (!x->o.tcp && x->st == ST_UP) {
-		uint64_t due = x->last_tpl_ns + (uint64_t)x->o.refresh_s * 1000000000ull;
-		t = due > now ? (long)((due - now) / 1000000u) + 1 : 0;
-	}
-	if (x->head != x->tail && x->st == ST_UP && !x->msg_len && t != 0 && !x->o.rate_msgs)
-		t = 0; /* work is waiting right now */
+	else if (!*events && x->head != x->tail)
+		t = x->o.rate_msgs && !x->o.tcp ? 1000 / (long)x->o.rate_msgs + 1 : 0;
 	*timeout_ms = (int)(t > 1000000 ? 1000000 : t);
 	return x->fd;
 }

@@ -452,7 +452,31 @@ static void test_udp(void)
 	drain_udp(fd, &rx);
 	CHECK(rx.stats_lost == 84 && rx.seq_gaps == 0, "wire loss report %llu, %d gaps",
 	      (unsigned long long)rx.stats_lost, rx.seq_gaps);
+	/* refresh_msgs = 1: templates ahead of every data message */
+	CHECK(rx.tpl_msgs >= 2 && rx.msgs == 2 * rx.tpl_msgs, "%zu messages, %zu with templates",
+	      rx.msgs, rx.tpl_msgs);
 	ipfix_exporter_destroy(x);
+
+	/* Time refresh: templates again once refresh_s has passed, not before. */
+	{
+		char ps[16], m[128];
+		snprintf(ps, sizeof(ps), "%u", port);
+		struct ipfix_exporter_opts o = {.host = "127.0.0.1", .port = ps, .refresh_s = 1};
+		x = ipfix_exporter_create(&o, m, sizeof(m));
+		memset(&rx, 0, sizeof(rx));
+		ipfix_exporter_enqueue(x, recs, 5);
+		ipfix_exporter_flush(x, 1000);
+		ipfix_exporter_enqueue(x, recs, 5);
+		ipfix_exporter_flush(x, 1000);
+		drain_udp(fd, &rx);
+		CHECK(rx.tpl_msgs == 1, "templates resent within refresh_s: %zu", rx.tpl_msgs);
+		usleep(1100000);
+		ipfix_exporter_enqueue(x, recs, 5);
+		ipfix_exporter_flush(x, 1000);
+		drain_udp(fd, &rx);
+		CHECK(rx.tpl_msgs == 2, "templates after refresh_s: %zu template messages", rx.tpl_msgs);
+		ipfix_exporter_destroy(x);
+	}
 
 	/* No collector: refused datagrams are counted, every record accounted. */
 	close(fd);
