@@ -1,0 +1,293 @@
+/*
+ * fl_cache.c - the per-packet path of the flow-log plugin: filter by the
+ * ENI's config, parse, hash, find or create the flow, add the packet.
+ *
+ * Each burst goes in two passes: the first parses and hashes every packet
+ * and prefetches its bucket; the second, by when the first buckets have
+ * arrived from memory, updates the entries. The table is set-associative
+ * (see fl_cache_internal.h): a new flow takes a free place in its bucket or
+ * in a second-choice bucket, else the first bucket's least recently used
+ * flow is exported to make room, so no packet's counts are ever dropped. No malloc,
+ * lock, syscall or log happens here.
+ */
+#include <errno.h>
+#include <rte_malloc.h>
+#include <rte_prefetch.h>
+#include <rte_branch_prediction.h>
+
+#include "fl_cache_internal.h"
+
+int fl_cache_init(struct fl_cache *c, uint32_t flows, int socket)
+{
+	uint64_t nb = 1;
+
+	while (nb * FL_WAYS < flows)
+		nb <<= 1;
+	if (nb > (1ull << 30) / FL_WAYS)
+		return -EINVAL;
+	c->slots = rte_zmalloc_socket("fl_cache", nb * FL_WAYS * sizeof(struct fl_entry),
+				      RTE_CACHE_LINE_SIZE * FL_WAYS, socket);
+	if (c->slots == NULL)
+		return -ENOMEM;
+	c->n_buckets = (uint32_t)nb;
+	c->bucket_mask = (uint32_t)nb - 1;
+	c->n_live = 0;
+	c->sweep = 0;
+	return 0;
+}
+
+void fl_cache_fini(struct fl_cache *c)
+{
+	rte_free(c->slots);
+	c->slots = NULL;
+}
+
+void fl_cache_free(struct fl_cache *c, struct fl_entry *e)
+{
+	e->k.hash = 0;
+	c->n_live--;
+}
+
+static inline struct fl_entry *bucket_of(const struct fl_cache *c, uint32_t hash)
+{
+	return &c->slots[(size_t)(hash & c->bucket_mask) * FL_WAYS];
+}
+
+/* The second choice: a bucket picked by the hash's other bits. A flow goes
+ * there only when its first bucket is full, so lookups rarely need it, and
+ * a bucket's overflow no longer means eviction (two IPv6 pairs per bucket
+ * made 4-way buckets evict at low load). */
+static inline struct fl_entry *bucket_alt(const struct fl_cache *c, uint32_t hash)
+{
+	uint32_t h2 = ((hash >> 16) | (hash << 16)) * 0x9e3779b1u;
+	return &c->slots[(size_t)(h2 & c->bucket_mask) * FL_WAYS];
+}
+
+static inline bool v6_addr_eq(const struct fl_entry *head, const struct fl_lkey *lk)
+{
+	const struct fl_v6tail *t = (const struct fl_v6tail *)(head + 1);
+	uint64_t a[4], b[4];
+
+	memcpy(a, t->src, 32);
+	memcpy(b, lk->src6, 32);
+	return ((a[0] ^ b[0]) | (a[1] ^ b[1]) | (a[2] ^ b[2]) | (a[3] ^ b[3])) == 0;
+}
+
+/* Find the live entry of lk (sampled 1-in-n) in bucket b, or NULL. */
+static inline struct fl_entry *find(struct fl_entry *b, const struct fl_lkey *lk, uint32_t n)
+{
+	for (unsigned w = 0; w < FL_WAYS; w++) {
+		struct fl_entry *e = &b[w];
+		if (e->kw[2] == lk->kw[2] && e->kw[0] == lk->kw[0] && e->kw[1] == lk->kw[1] &&
+		    e->sample_n == n && (!fl_entry_is_v6(e) || v6_addr_eq(e, lk)))
+			return e;
+		if (e->k.hash != 0 && fl_entry_is_v6(e))
+			w++; /* skip the tail */
+	}
+	return NULL;
+}
+
+/* A free way for a v4/non-IP flow: prefer one whose pair partner is taken,
+ * so that free pairs stay available for IPv6 flows. */
+static struct fl_entry *free_way(struct fl_entry *b)
+{
+	struct fl_entry *any = NULL;
+
+	for (unsigned w = 0; w < FL_WAYS; w++) {
+		if (b[w].k.hash == 0) {
+			if (b[w ^ 1].k.hash != 0)
+				return &b[w];
+			if (any == NULL)
+				any = &b[w];
+		} else if (fl_entry_is_v6(&b[w])) {
+			w++;
+		}
+	}
+	return any;
+}
+
+static struct fl_entry *free_pair(struct fl_entry *b)
+{
+	for (unsigned w = 0; w < FL_WAYS; w += 2)
+		if (b[w].k.hash == 0 && b[w + 1].k.hash == 0)
+			return &b[w];
+	return NULL;
+}
+
+/* Newest last_ns among the live heads in ways [w, w+2). */
+static uint64_t pair_age(const struct fl_entry *b, unsigned w)
+{
+	uint64_t t = 0;
+	if (b[w].k.hash != 0) {
+		t = b[w].last_ns;
+		if (fl_entry_is_v6(&b[w]))
+			return t;
+	}
+	if (b[w + 1].k.hash != 0 && b[w + 1].last_ns > t)
+		t = b[w + 1].last_ns;
+	return t;
+}
+
+/* Make room in a full bucket: evict the least recently used flow (v4) or
+ * the least recently used pair (v6), exporting what it held. */
+static struct fl_entry *evict(struct fl_worker *w, struct fl_entry *b, bool v6)
+{
+	struct fl_entry *victim = NULL;
+	unsigned way;
+
+	if (!v6) {
+		for (way = 0; way < FL_WAYS; way++) {
+			if (victim == NULL || b[way].last_ns < victim->last_ns)
+				victim = &b[way];
+			if (fl_entry_is_v6(&b[way]))
+				way++;
+		}
+		fl_export_entry(w, victim, REC_END_CACHE_PRESSURE);
+		w->ls->flows_evicted++;
+		return victim;
+	}
+	way = pair_age(b, 0) <= pair_age(b, 2) ? 0 : 2;
+	victim = &b[way];
+	if (victim->k.hash != 0) {
+		bool head_v6 = fl_entry_is_v6(victim);
+		fl_export_entry(w, victim, REC_END_CACHE_PRESSURE);
+		w->ls->flows_evicted++;
+		if (head_v6)
+			return victim;
+	}
+	if (b[way + 1].k.hash != 0) {
+		fl_export_entry(w, &b[way + 1], REC_END_CACHE_PRESSURE);
+		w->ls->flows_evicted++;
+	}
+	return victim;
+}
+
+/* Create the entry of lk in bucket b, else b2, else evict from b. */
+static struct fl_entry *create(struct fl_worker *w, struct fl_entry *b, struct fl_entry *b2,
+			       const struct fl_lkey *lk, uint32_t n, uint64_t now)
+{
+	bool v6 = (lk->k.kflags & FL_KF_IPV_MASK) == FL_KF_IPV6;
+	struct fl_entry *e = v6 ? free_pair(b) : free_way(b);
+
+	if (e == NULL)
+		e = v6 ? free_pair(b2) : free_way(b2);
+	if (unlikely(e == NULL))
+		e = evict(w, b, v6);
+	if (v6) {
+		struct fl_v6tail *t = (struct fl_v6tail *)(e + 1);
+		t->zero = 0;
+		memcpy(t->src, lk->src6, 16);
+		memcpy(t->dst, lk->dst6, 16);
+	}
+	e->kw[0] = lk->kw[0];
+	e->kw[1] = lk->kw[1];
+	e->kw[2] = lk->kw[2];
+	e->tcp_flags = 0;
+	e->state = 0;
+	e->fragments = 0;
+	e->packets = 0;
+	e->sample_n = n;
+	e->bytes = 0;
+	e->first_ns = now;
+	w->cache.n_live++;
+	w->ls->flows_created++;
+	return e;
+}
+
+/* Add one packet to its flow. */
+static inline void account_one(struct fl_worker *w, const struct fl_lkey *lk, uint32_t len,
+			       uint8_t tcp_flags, uint8_t frag, uint32_t n, uint64_t now)
+{
+	struct fl_entry *b = bucket_of(&w->cache, lk->k.hash);
+	struct fl_entry *e = find(b, lk, n);
+
+	if (unlikely(e == NULL)) {
+		struct fl_entry *b2 = bucket_alt(&w->cache, lk->k.hash);
+		e = find(b2, lk, n);
+		if (e == NULL)
+			e = create(w, b, b2, lk, n, now);
+	}
+	e->packets++;
+	e->bytes += len;
+	e->last_ns = now;
+	e->fragments += frag;
+	e->tcp_flags |= tcp_flags;
+	if (tcp_flags & (REC_TCP_FIN | REC_TCP_RST))
+		e->state |= FL_ST_CLOSING;
+	/* Keep packets exact in 32 bits: a flow this busy leaves early. */
+	if (unlikely(e->packets == UINT32_MAX))
+		fl_export_entry(w, e, REC_END_ACTIVE);
+}
+
+/* Per-burst scratch: what pass 1 hands to pass 2. */
+struct burst_acc {
+	struct fl_lkey key[FL_BURST_MAX];
+	uint32_t len[FL_BURST_MAX];
+	uint32_t n[FL_BURST_MAX];
+	uint8_t tcp_flags[FL_BURST_MAX];
+	uint8_t frag[FL_BURST_MAX];
+};
+
+static uint16_t account_chunk(struct fl_worker *w, struct rte_mbuf *const *pkts,
+			      const struct fl_pkt_meta *meta, uint16_t n, uint64_t now)
+{
+	struct burst_acc a;
+	struct fl_parsed p;
+	uint64_t filtered = 0;
+	uint16_t k = 0;
+
+	for (uint16_t i = 0; i < n; i++) {
+		const struct rte_mbuf *m = pkts[i];
+		const struct fl_pkt_meta *md = &meta[i];
+		if (unlikely(md->eni >= w->n_enis))
+			continue; /* host bug: only packets_seen of the worker counts it */
+		struct efl_eni_stats *es = &w->es[md->eni];
+		const struct fl_eni_local *c = &w->cfg[md->eni];
+		es->packets_seen++;
+		es->bytes_seen += m->pkt_len;
+		if (!((c->verdict_mask >> (md->verdict & 1)) & 1)) {
+			filtered += c->enabled;
+			continue;
+		}
+		fl_parse_frame(rte_pktmbuf_mtod(m, const uint8_t *), m->data_len, &p);
+		fl_key_build(&a.key[k], &p, md);
+		if (!fl_sample_keep(a.key[k].k.hash, c->sample_n)) {
+			filtered++;
+			continue;
+		}
+		struct fl_entry *bk = bucket_of(&w->cache, a.key[k].k.hash);
+		rte_prefetch0(bk);
+		rte_prefetch0(bk + 1);
+		if ((a.key[k].k.kflags & FL_KF_IPV_MASK) == FL_KF_IPV6) {
+			/* a v6 flow may be the second pair: head and tail */
+			rte_prefetch0(bk + 2);
+			rte_prefetch0(bk + 3);
+		}
+		es->packets_accounted++;
+		es->bytes_accounted += m->pkt_len;
+		a.len[k] = m->pkt_len;
+		a.n[k] = c->sample_n;
+		a.tcp_flags[k] = p.proto == 6 ? p.tcp_flags : 0;
+		a.frag[k] = (p.flags & FL_PARSED_FRAGMENT) != 0;
+		k++;
+	}
+	for (uint16_t j = 0; j < k; j++)
+		account_one(w, &a.key[j], a.len[j], a.tcp_flags[j], a.frag[j], a.n[j], now);
+	w->ls->packets_seen += n;
+	w->ls->packets_accounted += k;
+	w->ls->packets_filtered += filtered;
+	return n;
+}
+
+uint16_t fl_dp_account_burst(struct fl_worker *w, struct rte_mbuf *const *pkts,
+			     const struct fl_pkt_meta *meta, uint16_t n, uint64_t now_ns)
+{
+	uint16_t done = 0;
+
+	while (done < n) {
+		uint16_t c = RTE_MIN((uint16_t)(n - done), (uint16_t)FL_BURST_MAX);
+		account_chunk(w, pkts + done, meta + done, c, now_ns);
+		done += c;
+	}
+	return n;
+}

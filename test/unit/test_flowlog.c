@@ -1,0 +1,457 @@
+/*
+ * Proves the flow-log plugin counts every packet exactly once: exported flow
+ * records + reported loss == accounted, per key against a reference model
+ * (a plain map, flowlog_model.c), under eviction, ring overflow, aging with a
+ * test clock, TCP close and config changes under traffic.
+ *
+ * Frames are real Ethernet frames written into mbufs from a small mempool
+ * and parsed by the plugin's own parser; the model knows each packet's key
+ * from the generator, not from parsing. The only plugin code the model
+ * borrows is the flow hash, to predict which flows 1-in-N sampling keeps.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_mbuf.h>
+#include <rte_memzone.h>
+#include <rte_ring.h>
+
+#include "flowlog_model.h"
+
+int failures;
+
+/**
+ * 1M packets over 100K flows into a 16K-flow cache. ring_size/drain_every
+ * decide whether the ring overflows: exact=true needs it not to.
+ */
+static void run_conservation(const char *inst, uint32_t ring_size, unsigned drain_every,
+			     unsigned drain_max, bool exact)
+{
+	struct fl_dp *dp = make_dp(inst, N_ENIS, 16384, ring_size);
+	struct fl_worker *w = fl_dp_worker(dp, 0);
+	uint32_t model_n[N_ENIS];
+	uint8_t model_type[N_ENIS];
+	uint64_t now = 1700000000ull * NS;
+	uint32_t idx[BURST];
+
+	reset_model();
+	for (uint32_t e = 0; e < N_ENIS; e++) {
+		cfg_set(dp, e, 1, EFL_TRAFFIC_ALL, 1, 20);
+		model_n[e] = 1;
+		model_type[e] = EFL_TRAFFIC_ALL;
+	}
+	fl_dp_poll(w, now);
+	for (unsigned b = 0; b < N_PKTS / BURST; b++) {
+		for (unsigned i = 0; i < BURST; i++) {
+			/* a hot tenth of the flows gets half the packets */
+			uint64_t r = rnd();
+			idx[i] = (uint32_t)((r & 1) ? (r >> 1) % (N_FLOWS / 10) : (r >> 1) % N_FLOWS);
+		}
+		send_burst(w, idx, BURST, now, model_n, model_type);
+		fl_dp_poll(w, now);
+		if (b % drain_every == 0)
+			drain(w->ring, drain_max);
+		now += 2 * 1000 * 1000; /* 2 ms per burst: ~62 s in all, so aging runs */
+	}
+	finish_and_compare(dp, w, now, exact, inst);
+	struct efl_lcore_stats *ls = &fl_dp_shm_stats(dp)->lcore[0];
+	printf("%s: %lu records (idle %lu active %lu close %lu evicted %lu shutdown %lu), "
+	       "ring-full %lu, loss records %lu\n", inst, tot.records, tot.by_reason[REC_END_IDLE],
+	       tot.by_reason[REC_END_ACTIVE], tot.by_reason[REC_END_TCP_CLOSE],
+	       tot.by_reason[REC_END_CACHE_PRESSURE], tot.by_reason[REC_END_SHUTDOWN],
+	       ls->ring_full_records, ls->loss_records_exported);
+	CHECK(ls->packets_seen == N_PKTS / BURST * BURST, "%s: seen %lu", inst, ls->packets_seen);
+	CHECK(ls->packets_accounted == ls->packets_seen, "%s: accounted %lu of %lu", inst,
+	      ls->packets_accounted, ls->packets_seen);
+	CHECK(ls->flows_evicted > 1000 && tot.by_reason[REC_END_CACHE_PRESSURE] > 0,
+	      "%s: eviction not exercised (%lu)", inst, ls->flows_evicted);
+	CHECK(tot.by_reason[REC_END_IDLE] > 0 && tot.by_reason[REC_END_ACTIVE] > 0 &&
+		      tot.by_reason[REC_END_TCP_CLOSE] > 0,
+	      "%s: aging not exercised", inst);
+	if (exact)
+		CHECK(ls->ring_full_records == 0, "%s: ring overflowed (%lu)", inst,
+		      ls->ring_full_records);
+	else
+		CHECK(ls->ring_full_records > 1000 && ls->loss_records_exported > 0,
+		      "%s: ring overflow not exercised (%lu)", inst, ls->ring_full_records);
+	fl_dp_destroy(dp);
+}
+
+/** Idle timeout, active interval, FIN and RST close, driven by a test clock. */
+static void test_timeouts(void)
+{
+	struct fl_dp *dp = make_dp("tfl_to", 2, 1024, 1024);
+	struct fl_worker *w = fl_dp_worker(dp, 0);
+	struct rec_flow r[16];
+	struct gflow f;
+	uint64_t t0 = 1000 * NS;
+	unsigned n;
+
+	cfg_set(dp, 0, 1, EFL_TRAFFIC_ALL, 1, 60);
+	fl_dp_poll(w, t0);
+	/* idle: packets at 0 and 1 s; due at 16 s */
+	tcp_flow(&f, 1);
+	send_one(w, &f, 100, 0x02, t0);
+	send_one(w, &f, 200, 0x10, t0 + NS);
+	n = poll_all(w, t0 + 16 * NS - 1);
+	CHECK(n == 0 && rte_ring_count(w->ring) == 0, "idle too early: %u", n);
+	poll_all(w, t0 + 16 * NS + FL_SWEEP_PERIOD_NS); /* one sweep period late at most */
+	n = drain_recs(w->ring, r, 16);
+	CHECK(n == 1 && r[0].end_reason == REC_END_IDLE && r[0].packets == 2 && r[0].bytes == 300 &&
+		      r[0].first_ns == t0 && r[0].last_ns == t0 + NS && r[0].tcp_flags == 0x12 &&
+		      r[0].src_port == 40001 && r[0].dst_port == 443 && r[0].protocol == 6,
+	      "idle: n %u reason %u pkts %lu bytes %lu first %lu last %lu flags %x", n,
+	      r[0].end_reason, r[0].packets, r[0].bytes, r[0].first_ns - t0, r[0].last_ns - t0,
+	      r[0].tcp_flags);
+
+	/* active: one packet per second; the 60 s interval exports 60 of them */
+	uint64_t t1 = t0 + 100 * NS;
+	tcp_flow(&f, 2);
+	for (int s = 0; s <= 61; s++) {
+		poll_all(w, t1 + (uint64_t)s * NS);
+		send_one(w, &f, 100, 0x10, t1 + (uint64_t)s * NS);
+	}
+	n = drain_recs(w->ring, r, 16);
+	CHECK(n == 1 && r[0].end_reason == REC_END_ACTIVE && r[0].packets == 60 &&
+		      r[0].first_ns == t1 && r[0].last_ns == t1 + 59 * NS,
+	      "active: n %u reason %u pkts %lu first %lu last %lu", n, r[0].end_reason,
+	      r[0].packets, r[0].first_ns - t1, r[0].last_ns - t1);
+	/* a shorter interval is picked up from the config on the next poll */
+	cfg_set(dp, 0, 1, EFL_TRAFFIC_ALL, 1, 5);
+	poll_all(w, t1 + 66 * NS);
+	n = drain_recs(w->ring, r, 16);
+	CHECK(n == 1 && r[0].end_reason == REC_END_ACTIVE && r[0].packets == 2,
+	      "active after change: n %u reason %u pkts %lu", n, r[0].end_reason, r[0].packets);
+
+	/* FIN: exported 1 s after its last packet, not before */
+	uint64_t t2 = t1 + 200 * NS;
+	tcp_flow(&f, 3);
+	send_one(w, &f, 80, 0x02, t2);
+	send_one(w, &f, 80, 0x11, t2 + NS / 2);
+	n = poll_all(w, t2 + NS / 2 + NS - 1);
+	CHECK(n == 0, "FIN exported too early");
+	poll_all(w, t2 + NS / 2 + NS + FL_SWEEP_PERIOD_NS);
+	n = drain_recs(w->ring, r, 16);
+	CHECK(n == 1 && r[0].end_reason == REC_END_TCP_CLOSE && r[0].packets == 2 &&
+		      r[0].tcp_flags == 0x13,
+	      "FIN: n %u reason %u pkts %lu flags %x", n, r[0].end_reason, r[0].packets,
+	      r[0].tcp_flags);
+	/* RST */
+	tcp_flow(&f, 4);
+	uint64_t t3 = t2 + 10 * NS;
+	send_one(w, &f, 80, 0x10, t3);
+	send_one(w, &f, 80, 0x04, t3 + 10);
+	poll_all(w, t3 + 10 + NS - 1);
+	CHECK(rte_ring_count(w->ring) == 0, "RST exported too early");
+	poll_all(w, t3 + 10 + NS + FL_SWEEP_PERIOD_NS);
+	n = drain_recs(w->ring, r, 16);
+	CHECK(n == 1 && r[0].end_reason == REC_END_TCP_CLOSE && r[0].packets == 2,
+	      "RST: n %u reason %u pkts %lu", n, r[0].end_reason, r[0].packets);
+
+	/* IP fragments: the first keeps the ports, a later one is keyed with
+	 * ports zeroed; both count in the record's fragments */
+	uint64_t t4 = t3 + 3 * NS;
+	struct gflow u;
+	memset(&u, 0, sizeof(u));
+	u.kind = F_V4;
+	u.proto = 17;
+	u.ethertype = 0x0800;
+	u.src[0] = 10;
+	u.src[3] = 77;
+	u.dst[0] = 10;
+	u.dst[3] = 78;
+	u.sport = 5000;
+	u.dport = 6000;
+	struct rte_mbuf *fm[3];
+	struct fl_pkt_meta fmeta[3];
+	CHECK(rte_pktmbuf_alloc_bulk(pool, fm, 3) == 0, "alloc");
+	for (int i = 0; i < 3; i++) {
+		frame_build(fm[i], &u, 200, 0);
+		uint8_t *ip = rte_pktmbuf_mtod(fm[i], uint8_t *) + 14;
+		ip[6] = i == 0 ? 0x20 : 0x00;         /* MF on the first */
+		ip[7] = i == 0 ? 0 : (uint8_t)(22 * i); /* offset in 8-byte units */
+		fmeta[i] = (struct fl_pkt_meta){ .eni = 0 };
+	}
+	fl_dp_account_burst(w, fm, fmeta, 3, t4);
+	rte_pktmbuf_free_bulk(fm, 3);
+	CHECK(fl_dp_flush(w, t4) == 0, "flush lost records");
+	n = drain_recs(w->ring, r, 16);
+	unsigned with_ports = 0, without = 0;
+	for (unsigned i = 0; i < n; i++) {
+		if (r[i].src_port == 5000 && r[i].dst_port == 6000 && r[i].packets == 1 &&
+		    r[i].fragments == 1)
+			with_ports++;
+		if (r[i].src_port == 0 && r[i].dst_port == 0 && r[i].packets == 2 &&
+		    r[i].fragments == 2 && r[i].protocol == 17)
+			without++;
+	}
+	CHECK(n == 2 && with_ports == 1 && without == 1,
+	      "fragments: %u records, %u first-fragment, %u later-fragment records", n,
+	      with_ports, without);
+
+	/* shutdown flush */
+	tcp_flow(&f, 5);
+	send_one(w, &f, 80, 0x10, t3 + 2 * NS);
+	CHECK(fl_dp_flush(w, t3 + 2 * NS) == 0, "flush lost records");
+	n = drain_recs(w->ring, r, 16);
+	CHECK(n == 1 && r[0].end_reason == REC_END_SHUTDOWN, "flush: n %u reason %u", n,
+	      r[0].end_reason);
+	fl_dp_destroy(dp);
+}
+
+/** A full bucket evicts its least recently used flow; a full ring becomes a loss record. */
+static void test_pressure_and_loss(void)
+{
+	/* 4 flows = one bucket of 4 ways; ring of 4 holds 3 records */
+	struct fl_dp *dp = make_dp("tfl_pl", 2, 4, 4);
+	struct fl_worker *w = fl_dp_worker(dp, 0);
+	struct rec_flow r[16];
+	struct gflow f[8];
+	uint64_t t = 5000 * NS;
+	unsigned n;
+
+	cfg_set(dp, 1, 1, EFL_TRAFFIC_ALL, 1, 60);
+	fl_dp_poll(w, t);
+	for (uint32_t i = 0; i < 5; i++) {
+		tcp_flow(&f[i], 10 + i);
+		f[i].eni = 1;
+		send_one(w, &f[i], 100, 0x10, t + i);
+	}
+	n = drain_recs(w->ring, r, 16);
+	CHECK(n == 1 && r[0].end_reason == REC_END_CACHE_PRESSURE && r[0].src_addr[3] == 10 &&
+		      r[0].eni == 1,
+	      "eviction: n %u reason %u src .%u", n, r[0].end_reason, r[0].src_addr[3]);
+	/* an IPv6 flow needs a pair of ways: evicts the older pair (two v4 flows) */
+	struct gflow g;
+	memset(&g, 0, sizeof(g));
+	g.kind = F_V6;
+	g.proto = 17;
+	g.ethertype = 0x86dd;
+	g.eni = 1;
+	g.src[0] = 0x20;
+	g.dst[15] = 9;
+	g.sport = 53;
+	g.dport = 53;
+	send_one(w, &g, 120, 0, t + 10);
+	n = drain_recs(w->ring, r, 16);
+	CHECK(n == 2 && r[0].end_reason == REC_END_CACHE_PRESSURE &&
+		      r[1].end_reason == REC_END_CACHE_PRESSURE,
+	      "v6 eviction: n %u", n);
+	CHECK(w->cache.n_live == 3, "live %u (2 v4 + 1 v6 expected)", w->cache.n_live);
+	/* ring of 4 holds 3: the eviction below and two of the three flushed
+	 * flows fit; the v6 flow (last in slot order) is lost */
+	struct rte_mbuf *dummy = NULL;
+	(void)dummy;
+	send_one(w, &f[0], 100, 0x10, t + 20); /* evicts one more */
+	n = fl_dp_flush(w, t + 30);
+	struct efl_eni_stats *es = efl_stats_eni(fl_dp_shm_stats(dp), 0, 1);
+	CHECK(n == 1 + (es->lost_records > 0), "flush reported %u unsent, lost %lu", n,
+	      es->lost_records);
+	CHECK(es->lost_records == 1 && es->lost_packets == 1 && es->lost_bytes == 120,
+	      "loss counters %lu %lu %lu", es->lost_records, es->lost_packets, es->lost_bytes);
+	n = drain_recs(w->ring, r, 16);
+	CHECK(n == 3, "ring had %u records", n);
+	fl_dp_poll(w, t + 40);
+	n = drain_recs(w->ring, r, 16);
+	CHECK(n == 1 && r[0].kind == REC_KIND_LOSS && r[0].lost_records == 1 &&
+		      r[0].packets == 1 && r[0].bytes == 120 && r[0].eni == 1,
+	      "loss record: n %u kind %u recs %u pkts %lu", n, r[0].kind, r[0].lost_records,
+	      r[0].packets);
+	fl_dp_destroy(dp);
+}
+
+/* ------------------------------------------------- config under traffic */
+/** Enable, disable, traffic type and sampling change under traffic; the model predicts all. */
+static void test_config_changes(void)
+{
+	struct fl_dp *dp = make_dp("tfl_cfg", N_ENIS, 1 << 15, 1 << 16);
+	struct fl_worker *w = fl_dp_worker(dp, 0);
+	static const struct { int en, type; uint32_t n; } phase[4][4] = {
+		{ { 1, EFL_TRAFFIC_ALL, 1 }, { 0, 0, 1 }, { 1, EFL_TRAFFIC_ACCEPT, 1 },
+		  { 1, EFL_TRAFFIC_REJECT, 4 } },
+		{ { 0, 0, 1 }, { 1, EFL_TRAFFIC_REJECT, 1 }, { 1, EFL_TRAFFIC_ALL, 3 },
+		  { 1, EFL_TRAFFIC_ACCEPT, 1 } },
+		{ { 1, EFL_TRAFFIC_ALL, 7 }, { 1, EFL_TRAFFIC_ALL, 1 }, { 0, 0, 1 },
+		  { 1, EFL_TRAFFIC_ALL, 4 } },
+		{ { 1, EFL_TRAFFIC_ALL, 1 }, { 1, EFL_TRAFFIC_ACCEPT, 2 }, { 1, EFL_TRAFFIC_REJECT, 1 },
+		  { 0, 0, 1 } },
+	};
+	uint32_t model_n[N_ENIS] = { 0 };
+	uint8_t model_type[N_ENIS] = { 0 };
+	uint64_t now = 1700000000ull * NS, seen = 0;
+	uint32_t idx[BURST];
+
+	reset_model();
+	for (int ph = 0; ph < 4; ph++) {
+		for (uint32_t e = 0; e < N_ENIS; e++) {
+			int en = phase[ph][e % 4].en;
+			cfg_set(dp, e, en, phase[ph][e % 4].type, phase[ph][e % 4].n, 30);
+			model_n[e] = en ? phase[ph][e % 4].n : 0;
+			model_type[e] = (uint8_t)phase[ph][e % 4].type;
+		}
+		fl_dp_poll(w, now); /* the change takes effect here, as in the model */
+		for (unsigned b = 0; b < 2000; b++) {
+			for (unsigned i = 0; i < BURST; i++)
+				idx[i] = (uint32_t)(rnd() % 20000);
+			send_burst(w, idx, BURST, now, model_n, model_type);
+			seen += BURST;
+			fl_dp_poll(w, now);
+			drain(w->ring, ~0u);
+			now += 1000 * 1000;
+		}
+	}
+	finish_and_compare(dp, w, now, true, "config");
+	struct efl_lcore_stats *ls = &fl_dp_shm_stats(dp)->lcore[0];
+	uint64_t model_acc = 0;
+	for (uint32_t i = 0; i < MAP_SLOTS; i++)
+		model_acc += map[i].pkts;
+	CHECK(ls->packets_seen == seen && ls->packets_accounted == model_acc,
+	      "config: seen %lu (sent %lu), accounted %lu (model %lu)", ls->packets_seen, seen,
+	      ls->packets_accounted, model_acc);
+	CHECK(ls->ring_full_records == 0, "config: ring overflowed");
+	uint64_t sampled_keys = 0;
+	for (uint32_t i = 0; i < MAP_SLOTS; i++)
+		sampled_keys += map[i].used && map[i].k.sample_n > 1 && map[i].exp_pkts > 0;
+	CHECK(sampled_keys > 100, "config: only %lu sampled keys", sampled_keys);
+	fl_dp_destroy(dp);
+}
+
+/** The shared header, rings and per-worker counters are where eniflowd looks for them. */
+static void test_shm_layout(void)
+{
+	struct fl_dp_params p = { .instance = "tfl_shm", .n_workers = 2, .n_enis = 3,
+				  .flows_per_worker = 64, .ring_size = 256,
+				  .socket_id = SOCKET_ID_ANY };
+	struct fl_dp *dp = fl_dp_create(&p);
+	CHECK(dp != NULL, "create: %s", rte_strerror(rte_errno));
+	if (dp == NULL)
+		return;
+	struct efl_shm_header *h = fl_dp_shm_header(dp);
+	CHECK(h->magic == EFL_SHM_MAGIC && h->layout_version == EFL_SHM_LAYOUT_VERSION &&
+		      h->n_workers == 2 && h->n_enis == 3 && h->ring_size == 256 &&
+		      h->pid == (uint64_t)getpid() && h->start_ns > 0,
+	      "header: magic %lx version %u workers %u enis %u ring %u pid %lu", h->magic,
+	      h->layout_version, h->n_workers, h->n_enis, h->ring_size, h->pid);
+	char name[64];
+	for (unsigned i = 0; i < 2; i++) {
+		snprintf(name, sizeof(name), EFL_RING_EXPORT, "tfl_shm", i);
+		struct rte_ring *r = rte_ring_lookup(name);
+		CHECK(r != NULL && r == fl_dp_worker(dp, i)->ring && rte_ring_get_size(r) == 256,
+		      "ring %s not found by name", name);
+	}
+	snprintf(name, sizeof(name), EFL_MZ_CFG, "tfl_shm");
+	CHECK(rte_memzone_lookup(name) != NULL, "memzone %s missing", name);
+	CHECK(fl_dp_worker(dp, 2) == NULL, "worker 2 of 2 exists");
+
+	/* worker 1's packets land in worker 1's counters only; ENI 2 disabled */
+	struct fl_worker *w1 = fl_dp_worker(dp, 1);
+	struct gflow f;
+	tcp_flow(&f, 7);
+	f.eni = 1;
+	cfg_set(dp, 1, 1, EFL_TRAFFIC_ALL, 1, 60);
+	fl_dp_poll(w1, 10 * NS);
+	send_one(w1, &f, 90, 0x10, 10 * NS);
+	f.eni = 2;
+	send_one(w1, &f, 90, 0x10, 10 * NS);
+	f.eni = 9; /* beyond n_enis: a host bug, seen but nowhere else */
+	send_one(w1, &f, 90, 0x10, 10 * NS);
+	struct efl_shm_stats *st = fl_dp_shm_stats(dp);
+	CHECK(st->lcore[1].packets_seen == 3 && st->lcore[1].packets_accounted == 1 &&
+		      st->lcore[0].packets_seen == 0,
+	      "lcore stats: w1 seen %lu acc %lu, w0 seen %lu", st->lcore[1].packets_seen,
+	      st->lcore[1].packets_accounted, st->lcore[0].packets_seen);
+	CHECK(efl_stats_eni(st, 1, 1)->packets_accounted == 1 &&
+		      efl_stats_eni(st, 1, 2)->packets_seen == 1 &&
+		      efl_stats_eni(st, 1, 2)->packets_accounted == 0 &&
+		      efl_stats_eni(st, 0, 1)->packets_seen == 0,
+	      "eni stats in the wrong place");
+
+	/* a config slot caught mid-write keeps the old config until the next poll */
+	struct efl_shm_cfg *cfg = fl_dp_shm_cfg(dp);
+	struct efl_eni_cfg off = { .enabled = 0 };
+	cfg->slot[1].seq++; /* a writer is inside */
+	memcpy((void *)&cfg->slot[1].cfg, &off, sizeof(off));
+	__atomic_add_fetch(&cfg->generation, 1, __ATOMIC_RELEASE);
+	fl_dp_poll(w1, 11 * NS);
+	CHECK(w1->cfg[1].enabled == 1, "torn config applied");
+	cfg->slot[1].seq++; /* the writer leaves */
+	fl_dp_poll(w1, 12 * NS);
+	CHECK(w1->cfg[1].enabled == 0, "config not applied on the poll after the write ended");
+
+	/* a flow whose 32-bit packet count would wrap leaves at once (active) */
+	cfg_set(dp, 0, 1, EFL_TRAFFIC_ALL, 1, 60);
+	fl_dp_poll(w1, 13 * NS);
+	f.eni = 0;
+	send_one(w1, &f, 90, 0x10, 13 * NS);
+	struct fl_entry *big = NULL;
+	for (uint32_t i = 0; i < w1->cache.n_buckets * FL_WAYS; i++)
+		if (w1->cache.slots[i].k.hash != 0 && w1->cache.slots[i].k.eni == 0)
+			big = &w1->cache.slots[i];
+	CHECK(big != NULL, "flow not found in the cache");
+	if (big != NULL) {
+		struct rec_flow r[4];
+		drain_recs(w1->ring, r, 4);
+		big->packets = UINT32_MAX - 1;
+		send_one(w1, &f, 90, 0x10, 14 * NS);
+		unsigned n = drain_recs(w1->ring, r, 4);
+		CHECK(n == 1 && r[0].packets == UINT32_MAX && r[0].end_reason == REC_END_ACTIVE,
+		      "wrap guard: n %u pkts %lu reason %u", n, r[0].packets, r[0].end_reason);
+	}
+	fl_dp_destroy(dp);
+	fl_dp_destroy(NULL);
+
+	/* bad parameters: NULL and errno, no crash */
+	struct fl_dp_params bad = p;
+	bad.instance = "much_too_long_name";
+	CHECK(fl_dp_create(&bad) == NULL && rte_errno == EINVAL, "long instance accepted");
+	bad = p;
+	bad.ring_size = 100;
+	CHECK(fl_dp_create(&bad) == NULL && rte_errno == EINVAL, "ring 100 accepted");
+	bad = p;
+	bad.n_enis = EFL_MAX_ENIS + 1;
+	CHECK(fl_dp_create(&bad) == NULL && rte_errno == EINVAL, "n_enis too big accepted");
+}
+
+int main(int argc, char **argv)
+{
+	char prefix[64];
+	(void)argc;
+	snprintf(prefix, sizeof(prefix), "--file-prefix=test_flowlog_%d", (int)getpid());
+	char *eal[] = { argv[0], "--no-huge", "--no-pci", "-m", "512", "-l", "0", prefix,
+			"--log-level=*:warning" };
+	if (rte_eal_init((int)RTE_DIM(eal), eal) < 0) {
+		fprintf(stderr, "rte_eal_init: %s\n", rte_strerror(rte_errno));
+		return 1;
+	}
+	pool = rte_pktmbuf_pool_create("tfl_pool", 1023, 0, 0, 2048 + RTE_PKTMBUF_HEADROOM,
+				       SOCKET_ID_ANY);
+	map = calloc(MAP_SLOTS, sizeof(*map));
+	flows = calloc(N_FLOWS, sizeof(*flows));
+	if (pool == NULL || map == NULL || flows == NULL) {
+		fprintf(stderr, "set-up: no memory\n");
+		return 1;
+	}
+	for (uint32_t i = 0; i < N_FLOWS; i++)
+		gflow_make(&flows[i], i, N_ENIS);
+
+	test_shm_layout();
+	test_timeouts();
+	test_pressure_and_loss();
+	test_config_changes();
+	run_conservation("tfl_exact", 32768, 1, ~0u, true);
+	run_conservation("tfl_lossy", 1024, 16, 600, false);
+
+	free(map);
+	free(flows);
+	rte_mempool_free(pool);
+	rte_eal_cleanup();
+	if (failures) {
+		fprintf(stderr, "test_flowlog: %d failure(s)\n", failures);
+		return 1;
+	}
+	printf("test_flowlog: ok\n");
+	return 0;
+}
