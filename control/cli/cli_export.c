@@ -25,6 +25,7 @@ struct export_ctx {
 	const char *prog;
 	struct ipfix_exporter *x;
 	int timeout_ms; /* give up after this long without progress */
+	bool gave_up;   /* timed out once: stop waiting until the collector moves again */
 };
 
 static void export_usage(FILE *f)
@@ -79,10 +80,12 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-/* Poll until the queue has room or timeout_ms passed. Returns the room. */
+/* Poll until the queue has room or timeout_ms passed (at once after a
+ * time-out, so a dead collector costs one timeout, not one per block).
+ * Returns the room. */
 static size_t wait_room(struct export_ctx *c)
 {
-	uint64_t end = now_ms() + (uint64_t)c->timeout_ms;
+	uint64_t end = now_ms() + (c->gave_up ? 0 : (uint64_t)c->timeout_ms);
 
 	for (;;) {
 		struct pollfd pfd;
@@ -107,9 +110,12 @@ static int feed(struct export_ctx *c, const struct rec_flow *recs, size_t n)
 		if (!room)
 			room = wait_room(c);
 		if (!room) { /* no progress for timeout: drop (counted) and go on */
+			bool first = !c->gave_up;
+			c->gave_up = true;
 			ipfix_exporter_enqueue(c->x, recs, n);
-			return -ETIMEDOUT;
+			return first ? -ETIMEDOUT : 0;
 		}
+		c->gave_up = false; /* the collector takes records again */
 		size_t k = ipfix_exporter_enqueue(c->x, recs, n < room ? n : room);
 		recs += k;
 		n -= k;
@@ -131,8 +137,10 @@ static int export_file(struct export_ctx *c, const char *path)
 	}
 	/* ENI ids are looked up at encoding time: the previous file's records
 	 * must be out before its dictionary is replaced. */
-	if (ipfix_exporter_flush(c->x, c->timeout_ms) < 0)
+	if (!c->gave_up && ipfix_exporter_flush(c->x, c->timeout_ms) < 0) {
 		fprintf(stderr, "%s: collector made no progress for %d ms\n", c->prog, c->timeout_ms);
+		c->gave_up = true;
+	}
 	h = seg_reader_header(r);
 	if (ipfix_exporter_set_enis(c->x, h->enis, h->n_enis) < 0) {
 		fprintf(stderr, "%s: %s: out of memory\n", c->prog, path);
@@ -256,7 +264,7 @@ int cli_export(int argc, char **argv)
 	for (int i = optind; i < argc; i++)
 		if (export_file(&c, argv[i]) != CLI_OK)
 			status = CLI_FAULT;
-	if (ipfix_exporter_flush(c.x, c.timeout_ms) < 0)
+	if (ipfix_exporter_flush(c.x, c.gave_up ? 0 : c.timeout_ms) < 0 && !c.gave_up)
 		fprintf(stderr, "%s: collector made no progress for %d ms\n", c.prog, c.timeout_ms);
 	ipfix_exporter_get_stats(c.x, &s);
 	print_summary(&s);
