@@ -162,6 +162,16 @@ struct ipfix_exporter_opts {
 	uint32_t rate_msgs;        /**< UDP: at most N messages/s; 0 = unlimited */
 	uint32_t backoff_min_ms;   /**< TCP reconnect back-off start; 0 = 100 */
 	uint32_t backoff_max_ms;   /**< ... doubling up to this; 0 = 30000 */
+	/**
+	 * Optional: called with every record the exporter gives up on (queue
+	 * full, or in a message the socket refused or a connection cut), from
+	 * inside enqueue or poll, in the caller's thread; recs is valid only
+	 * during the call and may include NODATA records (not loss). eniflowd
+	 * turns these into per-ENI loss records (REC_END_LOSS_EXPORTER). The
+	 * callback must not call the exporter.
+	 */
+	void (*on_drop)(void *arg, const struct rec_flow *recs, size_t n);
+	void *on_drop_arg;
 };
 
 /** Counters. Every record enqueued ends in exactly one of sent/dropped/nodata/queued. */

@@ -42,9 +42,11 @@ struct ipfix_exporter {
 	socklen_t addrlen;
 	int fd;
 	enum conn_state st;
-	/* queue: a power-of-two ring of records; head reads, tail writes */
+	/* queue: a power-of-two ring of records. [head, cur) is in the message
+	 * in hand (kept until the socket took it, so a lost message can be
+	 * handed to on_drop); [cur, tail) waits to be encoded. */
 	struct rec_flow *q;
-	uint64_t mask, head, tail;
+	uint64_t mask, head, cur, tail;
 	/* the message being sent */
 	uint8_t *msg;
 	size_t msg_len, msg_off;
@@ -113,12 +115,16 @@ static void close_sock(struct ipfix_exporter *x)
 	x->s.connected = false;
 }
 
-/* Count the records of the message in hand as lost and forget it. */
+/* Count the records of the message in hand as lost, tell on_drop, forget it. */
 static void drop_msg(struct ipfix_exporter *x)
 {
 	x->s.dropped_send += x->msg_res.records;
 	x->s.dropped_packets += x->msg_res.packets;
 	x->s.dropped_bytes += x->msg_res.bytes;
+	x->s.nodata_skipped += x->msg_res.nodata;
+	if (x->o.on_drop && x->cur != x->head) /* never wraps: see build_data */
+		x->o.on_drop(x->o.on_drop_arg, &x->q[x->head & x->mask], (size_t)(x->cur - x->head));
+	x->head = x->cur;
 	memset(&x->msg_res, 0, sizeof(x->msg_res));
 	x->msg_len = x->msg_off = 0;
 }
@@ -254,6 +260,8 @@ size_t ipfix_exporter_enqueue(struct ipfix_exporter *x, const struct rec_flow *r
 		x->q[(x->tail + i) & x->mask] = recs[i];
 	x->tail += k;
 	x->s.offered += n;
+	if (k < n && x->o.on_drop)
+		x->o.on_drop(x->o.on_drop_arg, recs + k, n - k);
 	for (size_t i = k; i < n; i++) {
 		x->s.dropped_queue++;
 		if (recs[i].kind == REC_KIND_FLOW) {
@@ -317,6 +325,8 @@ static int send_msg(struct ipfix_exporter *x)
 	x->s.messages++;
 	x->s.octets += x->msg_len;
 	x->s.sent += x->msg_res.records;
+	x->s.nodata_skipped += x->msg_res.nodata;
+	x->head = x->cur; /* the records are out: their room is free */
 	x->msgs_since_tpl += x->msg_res.records > 0; /* refresh counts data messages */
 	memset(&x->msg_res, 0, sizeof(x->msg_res));
 	x->msg_len = x->msg_off = 0;
@@ -327,7 +337,7 @@ static bool tpl_due(const struct ipfix_exporter *x, uint64_t now)
 {
 	if (x->need_tpl)
 		return true;
-	if (x->o.tcp || x->head == x->tail)
+	if (x->o.tcp || x->cur == x->tail)
 		return false; /* refresh only ahead of data */
 	return x->msgs_since_tpl >= x->o.refresh_msgs ||
 	       now - x->last_tpl_ns >= (uint64_t)x->o.refresh_s * 1000000000ull;
@@ -350,12 +360,15 @@ static void build_templates(struct ipfix_exporter *x, uint64_t now)
 	x->s.template_msgs++;
 }
 
-/* Take the next data message from the queue; false if the queue is empty. */
+/*
+ * Take the next data message from the queue; false if the queue is empty.
+ * A message never spans the ring's end, so [head, cur) is contiguous.
+ */
 static bool build_data(struct ipfix_exporter *x)
 {
-	while (x->head != x->tail) {
-		uint64_t at = x->head & x->mask;
-		size_t n = (size_t)(x->tail - x->head);
+	while (x->cur != x->tail) {
+		uint64_t at = x->cur & x->mask;
+		size_t n = (size_t)(x->tail - x->cur);
 		long len;
 
 		if (n > x->mask + 1 - at)
@@ -363,17 +376,21 @@ static bool build_data(struct ipfix_exporter *x)
 		len = ipfix_enc_data(x->enc, &x->q[at], n, export_time(), x->msg, x->o.mtu,
 				     &x->msg_res);
 		if (len < 0) { /* cannot happen: mtu >= IPFIX_MIN_MTU fits any record */
-			x->s.dropped_send++;
-			x->head++;
+			memset(&x->msg_res, 0, sizeof(x->msg_res));
+			x->msg_res.records = 1;
+			x->cur++;
+			drop_msg(x);
 			continue;
 		}
-		x->head += x->msg_res.used;
-		x->s.nodata_skipped += x->msg_res.nodata;
+		x->cur += x->msg_res.used;
 		if (len > 0) {
 			x->msg_len = (size_t)len;
 			x->msg_off = 0;
 			return true;
 		}
+		x->s.nodata_skipped += x->msg_res.nodata; /* only no-data records: done */
+		x->head = x->cur;
+		memset(&x->msg_res, 0, sizeof(x->msg_res));
 	}
 	return false;
 }
@@ -435,7 +452,7 @@ int ipfix_exporter_poll(struct ipfix_exporter *x)
 			build_templates(x, now);
 			continue;
 		}
-		if (x->head == x->tail || !take_token(x, now))
+		if (x->cur == x->tail || !take_token(x, now))
 			return 0;
 		if (!build_data(x))
 			return 0;
@@ -452,7 +469,7 @@ int ipfix_exporter_fd(const struct ipfix_exporter *x, short *events, int *timeou
 	*events = x->st == ST_CONNECTING || x->msg_len ? POLLOUT : 0;
 	if (x->st == ST_DOWN)
 		t = x->next_connect_ns > now ? (long)((x->next_connect_ns - now) / 1000000u) + 1 : 0;
-	else if (!*events && x->head != x->tail)
+	else if (!*events && x->cur != x->tail)
 		t = x->o.rate_msgs && !x->o.tcp ? 1000 / (long)x->o.rate_msgs + 1 : 0;
 	*timeout_ms = (int)(t > 1000000 ? 1000000 : t);
 	return x->fd;
@@ -497,5 +514,5 @@ int ipfix_exporter_flush(struct ipfix_exporter *x, int timeout_ms)
 void ipfix_exporter_get_stats(const struct ipfix_exporter *x, struct ipfix_exporter_stats *s)
 {
 	*s = x->s;
-	s->queued = (x->tail - x->head) + x->msg_res.records;
+	s->queued = x->tail - x->head; /* waiting, and in the message in hand */
 }

@@ -354,14 +354,31 @@ static int bind_sock(int type, uint16_t *port)
 	return fd;
 }
 
+/* What on_drop was handed: loss records/packets (NODATA ones are not loss). */
+static uint64_t cb_records, cb_packets, cb_nodata;
+
+static void on_drop(void *arg, const struct rec_flow *recs, size_t n)
+{
+	(void)arg;
+	for (size_t i = 0; i < n; i++) {
+		if (recs[i].kind == REC_KIND_NODATA) {
+			cb_nodata++;
+			continue;
+		}
+		cb_records++;
+		cb_packets += recs[i].kind == REC_KIND_FLOW ? recs[i].packets : 0;
+	}
+}
+
 static struct ipfix_exporter *mk_exporter(uint16_t port, bool tcp, uint32_t queue,
 					  uint32_t refresh_msgs)
 {
 	char ps[16], msg[256];
 	struct ipfix_exporter_opts o = {.host = "127.0.0.1", .port = ps, .tcp = tcp,
 		.domain_id = 5, .queue_records = queue, .refresh_msgs = refresh_msgs,
-		.backoff_min_ms = 5, .backoff_max_ms = 20};
+		.backoff_min_ms = 5, .backoff_max_ms = 20, .on_drop = on_drop};
 	snprintf(ps, sizeof(ps), "%u", port);
+	cb_records = cb_packets = cb_nodata = 0;
 	struct ipfix_exporter *x = ipfix_exporter_create(&o, msg, sizeof(msg));
 	if (!x) {
 		fprintf(stderr, "exporter: %s\n", msg);
@@ -449,6 +466,8 @@ static void test_udp(void)
 	      "dropped %llu packets %llu (want %llu) sent %llu", (unsigned long long)st.dropped_queue,
 	      (unsigned long long)st.dropped_packets, (unsigned long long)lost_pkts,
 	      (unsigned long long)st.sent);
+	CHECK(cb_records == 84 && cb_packets == lost_pkts, "on_drop saw %llu records %llu packets",
+	      (unsigned long long)cb_records, (unsigned long long)cb_packets);
 	drain_udp(fd, &rx);
 	CHECK(rx.stats_lost == 84 && rx.seq_gaps == 0, "wire loss report %llu, %d gaps",
 	      (unsigned long long)rx.stats_lost, rx.seq_gaps);
@@ -489,6 +508,10 @@ static void test_udp(void)
 	      (unsigned long long)st.dropped_send, (unsigned long long)st.send_errors, st.last_errno);
 	CHECK(st.sent + st.dropped_send + st.nodata_skipped == 1000, "accounted %llu",
 	      (unsigned long long)(st.sent + st.dropped_send + st.nodata_skipped));
+	CHECK(cb_records == st.dropped_send && cb_packets == st.dropped_packets,
+	      "on_drop saw %llu records %llu packets; counted %llu %llu",
+	      (unsigned long long)cb_records, (unsigned long long)cb_packets,
+	      (unsigned long long)st.dropped_send, (unsigned long long)st.dropped_packets);
 	ipfix_exporter_destroy(x);
 }
 
@@ -572,6 +595,9 @@ static void test_tcp(void)
 	      (unsigned long long)(st.dropped_queue + st.dropped_send));
 	CHECK(st.offered == st.sent + st.dropped_queue + st.dropped_send + st.nodata_skipped,
 	      "conservation: offered %llu", (unsigned long long)st.offered);
+	CHECK(cb_records == st.dropped_queue + st.dropped_send && cb_packets == st.dropped_packets,
+	      "tcp on_drop saw %llu records, counted %llu", (unsigned long long)cb_records,
+	      (unsigned long long)(st.dropped_queue + st.dropped_send));
 	ipfix_exporter_destroy(x);
 	close(cfd);
 	close(lfd);
