@@ -248,6 +248,41 @@ static void test_data_bytes(void)
 	ipfix_enc_destroy(e);
 }
 
+/* Compare one decoded data record with the record it came from; returns mismatches. */
+static int check_rec(const struct rec_flow *r, const struct drec *x, bool ns)
+{
+	const char *want = r->eni == 3 ? enis[0].eni_id : r->eni == 9 ? enis[1].eni_id : "";
+	const uint8_t *v = get(x, 0, 152, NULL);
+	uint16_t l;
+	int bad = 0;
+
+	bad += !v || rd64(v) != r->first_ns / 1000000;
+	v = get(x, IPFIX_DEFAULT_PEN, IPFIX_ENT_ENI_ID, &l);
+	bad += !v || l != strlen(want) || memcmp(v, want, l);
+	if (r->kind == REC_KIND_LOSS) {
+		bad += x->tid != IPFIX_TPL_LOSS;
+		v = get(x, IPFIX_DEFAULT_PEN, IPFIX_ENT_LOST_RECORDS, NULL);
+		return bad + (!v || rd32(v) != 5);
+	}
+	bad += x->tid != (r->ip_version == 4 ? 256 : r->ip_version == 6 ? 257 : 258);
+	v = get(x, 0, 2, NULL);
+	bad += !v || rd64(v) != r->packets;
+	v = get(x, 0, 1, NULL);
+	bad += !v || rd64(v) != r->bytes;
+	if (ns) {
+		v = get(x, 0, 157, NULL);
+		bad += !v || rd32(v) != r->last_ns / 1000000000 + 2208988800u;
+	}
+	if (r->ip_version == 6) {
+		v = get(x, 0, 27, NULL);
+		bad += !v || memcmp(v, r->src_addr, 16);
+	} else if (r->ip_version == 4) {
+		v = get(x, 0, 11, NULL);
+		bad += !v || rd16(v) != r->dst_port;
+	}
+	return bad;
+}
+
 /* Many records: each message within the bound, all decoded, values and seq right. */
 static void test_bound_and_seq(uint32_t mtu, bool ns)
 {
@@ -283,40 +318,9 @@ static void test_bound_and_seq(uint32_t mtu, bool ns)
 		int n = decode(buf, (size_t)len, d, 1000);
 		CHECK(n == (int)res.records, "decoded %d records, encoder said %zu", n, res.records);
 		int k = 0;
-		for (size_t i = at; i < at + res.used && k < n; i++) {
-			const struct rec_flow *r = &recs[i];
-			if (r->kind == REC_KIND_NODATA)
-				continue;
-			const struct drec *x = &d[k++];
-			uint16_t l;
-			const uint8_t *v = get(x, 0, 152, NULL);
-			bad += !v || rd64(v) != r->first_ns / 1000000;
-			v = get(x, IPFIX_DEFAULT_PEN, IPFIX_ENT_ENI_ID, &l);
-			const char *want = r->eni == 3 ? enis[0].eni_id : r->eni == 9 ? enis[1].eni_id : "";
-			bad += !v || l != strlen(want) || memcmp(v, want, l);
-			if (r->kind == REC_KIND_LOSS) {
-				bad += x->tid != IPFIX_TPL_LOSS;
-				v = get(x, IPFIX_DEFAULT_PEN, IPFIX_ENT_LOST_RECORDS, NULL);
-				bad += !v || rd32(v) != 5;
-				continue;
-			}
-			bad += x->tid != (r->ip_version == 4 ? 256 : r->ip_version == 6 ? 257 : 258);
-			v = get(x, 0, 2, NULL);
-			bad += !v || rd64(v) != r->packets;
-			v = get(x, 0, 1, NULL);
-			bad += !v || rd64(v) != r->bytes;
-			if (ns) {
-				v = get(x, 0, 157, NULL);
-				bad += !v || rd32(v) != r->last_ns / 1000000000 + 2208988800u;
-			}
-			if (r->ip_version == 6) {
-				v = get(x, 0, 27, NULL);
-				bad += !v || memcmp(v, r->src_addr, 16);
-			} else if (r->ip_version == 4) {
-				v = get(x, 0, 11, NULL);
-				bad += !v || rd16(v) != r->dst_port;
-			}
-		}
+		for (size_t i = at; i < at + res.used && k < n; i++)
+			if (recs[i].kind != REC_KIND_NODATA)
+				bad += check_rec(&recs[i], &d[k++], ns);
 		CHECK(bad == 0, "message %zu: %d field mismatches", msgs, bad);
 		bad = 0;
 		seq += (uint32_t)res.records;
@@ -420,14 +424,12 @@ static void drain_udp(int fd, struct rx *rx)
 		rx_msg(rx, buf, (size_t)n);
 }
 
-static void test_udp(void)
+/* 1000 records (10 no-data): all delivered, one template message, no gap. */
+static void test_udp_deliver(uint16_t port, int fd, struct rec_flow *recs)
 {
-	uint16_t port = 0;
-	int fd = bind_sock(SOCK_DGRAM, &port);
 	struct ipfix_exporter *x = mk_exporter(port, false, 4096, 0);
 	struct ipfix_exporter_stats st;
 	struct rx rx = {0};
-	static struct rec_flow recs[1000];
 
 	ntpls = 0;
 	for (int i = 0; i < 1000; i++) {
@@ -448,9 +450,16 @@ static void test_udp(void)
 	CHECK(st.messages == rx.msgs, "sent %llu messages, received %zu",
 	      (unsigned long long)st.messages, rx.msgs);
 	ipfix_exporter_destroy(x);
+}
 
-	/* A queue of 16 takes 16 of 100; the 84 others are counted, and the
-	 * count reaches the wire in the reliability-statistics record. */
+/* A queue of 16 takes 16 of 100; the 84 others are counted, handed to on_drop,
+ * and reported on the wire in the reliability-statistics record. */
+static void test_udp_overflow(uint16_t port, int fd, struct rec_flow *recs)
+{
+	struct ipfix_exporter_stats st;
+	struct rx rx = {0};
+	struct ipfix_exporter *x;
+
 	x = mk_exporter(port, false, 16, 1);
 	memset(&rx, 0, sizeof(rx));
 	ntpls = 0;
@@ -475,30 +484,38 @@ static void test_udp(void)
 	CHECK(rx.tpl_msgs >= 2 && rx.msgs == 2 * rx.tpl_msgs, "%zu messages, %zu with templates",
 	      rx.msgs, rx.tpl_msgs);
 	ipfix_exporter_destroy(x);
+}
 
-	/* Time refresh: templates again once refresh_s has passed, not before. */
-	{
-		char ps[16], m[128];
-		snprintf(ps, sizeof(ps), "%u", port);
-		struct ipfix_exporter_opts o = {.host = "127.0.0.1", .port = ps, .refresh_s = 1};
-		x = ipfix_exporter_create(&o, m, sizeof(m));
-		memset(&rx, 0, sizeof(rx));
-		ipfix_exporter_enqueue(x, recs, 5);
-		ipfix_exporter_flush(x, 1000);
-		ipfix_exporter_enqueue(x, recs, 5);
-		ipfix_exporter_flush(x, 1000);
-		drain_udp(fd, &rx);
-		CHECK(rx.tpl_msgs == 1, "templates resent within refresh_s: %zu", rx.tpl_msgs);
-		usleep(1100000);
-		ipfix_exporter_enqueue(x, recs, 5);
-		ipfix_exporter_flush(x, 1000);
-		drain_udp(fd, &rx);
-		CHECK(rx.tpl_msgs == 2, "templates after refresh_s: %zu template messages", rx.tpl_msgs);
-		ipfix_exporter_destroy(x);
-	}
+/* Time refresh: templates again once refresh_s has passed, not before. */
+static void test_udp_refresh(uint16_t port, int fd, struct rec_flow *recs)
+{
+	char ps[16], m[128];
+	struct ipfix_exporter_opts o = {.host = "127.0.0.1", .port = ps, .refresh_s = 1};
+	struct ipfix_exporter *x;
+	struct rx rx = {0};
 
-	/* No collector: refused datagrams are counted, every record accounted. */
-	close(fd);
+	snprintf(ps, sizeof(ps), "%u", port);
+	x = ipfix_exporter_create(&o, m, sizeof(m));
+	ipfix_exporter_enqueue(x, recs, 5);
+	ipfix_exporter_flush(x, 1000);
+	ipfix_exporter_enqueue(x, recs, 5);
+	ipfix_exporter_flush(x, 1000);
+	drain_udp(fd, &rx);
+	CHECK(rx.tpl_msgs == 1, "templates resent within refresh_s: %zu", rx.tpl_msgs);
+	usleep(1100000);
+	ipfix_exporter_enqueue(x, recs, 5);
+	ipfix_exporter_flush(x, 1000);
+	drain_udp(fd, &rx);
+	CHECK(rx.tpl_msgs == 2, "templates after refresh_s: %zu template messages", rx.tpl_msgs);
+	ipfix_exporter_destroy(x);
+}
+
+/* No collector: refused datagrams are counted, every record accounted. */
+static void test_udp_refused(uint16_t port, struct rec_flow *recs)
+{
+	struct ipfix_exporter_stats st;
+	struct ipfix_exporter *x;
+
 	x = mk_exporter(port, false, 4096, 0);
 	CHECK(ipfix_exporter_enqueue(x, recs, 1000) == 1000, "enqueue");
 	ipfix_exporter_flush(x, 2000);
@@ -513,6 +530,19 @@ static void test_udp(void)
 	      (unsigned long long)cb_records, (unsigned long long)cb_packets,
 	      (unsigned long long)st.dropped_send, (unsigned long long)st.dropped_packets);
 	ipfix_exporter_destroy(x);
+}
+
+static void test_udp(void)
+{
+	static struct rec_flow recs[1000];
+	uint16_t port = 0;
+	int fd = bind_sock(SOCK_DGRAM, &port);
+
+	test_udp_deliver(port, fd, recs);
+	test_udp_overflow(port, fd, recs);
+	test_udp_refresh(port, fd, recs);
+	close(fd);
+	test_udp_refused(port, recs);
 }
 
 /* Read a TCP stream into whole messages; returns the unparsed tail length. */
