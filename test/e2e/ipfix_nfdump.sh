@@ -95,7 +95,7 @@ fi
 # --- 3. nfcapd killed mid-run and restarted: exporter goes on, counts, recovers
 PORT=$(free_udp_port)
 start_nfcapd "$T/nf3a" "$PORT"
-"$ENIFLOW" export ipfix "${SEGS[@]}" --to "127.0.0.1:$PORT" --rate 1500 >"$T/sum3.json" 2>"$T/err3" &
+"$ENIFLOW" export ipfix "${SEGS[@]}" --to "127.0.0.1:$PORT" --rate 1000 >"$T/sum3.json" 2>"$T/err3" &
 EXP=$!
 PIDS+=("$EXP")
 sleep 0.4
