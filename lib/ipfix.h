@@ -218,8 +218,10 @@ size_t ipfix_exporter_enqueue(struct ipfix_exporter *x, const struct rec_flow *r
 /**
  * Do the I/O that can be done now without blocking: finish a TCP connect,
  * reconnect when the back-off expired, send templates when due, encode and
- * send queued records until the socket would block. Returns 0, or -errno of
- * the last socket error (informational: the exporter keeps going).
+ * send queued records until the socket would block, at most 128 messages
+ * per call (so a long queue never holds the caller's loop for long; call
+ * again when ipfix_exporter_fd() gives a 0 timeout). Returns 0, or -errno
+ * of the last socket error (informational: the exporter keeps going).
  */
 int ipfix_exporter_poll(struct ipfix_exporter *x);
 

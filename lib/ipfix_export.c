@@ -34,6 +34,10 @@
 
 enum conn_state { ST_DOWN, ST_CONNECTING, ST_UP };
 
+/* Messages one poll may build and send (~0.2 ms of work), so that a long
+ * queue never holds the caller's loop for long. */
+#define IPFIX_POLL_BUDGET 128
+
 struct ipfix_exporter {
 	struct ipfix_exporter_opts o;
 	char host[256], port[32];
@@ -439,7 +443,7 @@ int ipfix_exporter_poll(struct ipfix_exporter *x)
 
 	if (rc)
 		return rc == -ENOTCONN ? 0 : rc;
-	for (;;) {
+	for (int budget = IPFIX_POLL_BUDGET; budget > 0; budget--) {
 		if (x->msg_len) {
 			rc = send_msg(x);
 			if (rc == -EAGAIN)
@@ -457,6 +461,7 @@ int ipfix_exporter_poll(struct ipfix_exporter *x)
 		if (!build_data(x))
 			return 0;
 	}
+	return 0; /* budget spent: ipfix_exporter_fd() asks to be called again at once */
 }
 
 int ipfix_exporter_fd(const struct ipfix_exporter *x, short *events, int *timeout_ms)
