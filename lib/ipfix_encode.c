@@ -349,11 +349,12 @@ static uint8_t fwd_status(const struct rec_flow *r)
 	return r->layer == REC_LAYER_NONE ? 128 : 129;
 }
 
-/* dateTimeNanoseconds: NTP era-0 seconds, then a 2^-32 s fraction. */
+/* dateTimeNanoseconds: NTP era-0 seconds, then a 2^-32 s fraction, rounded
+ * up so that a decoder's floor(frac * 10^9 / 2^32) gives back the exact ns. */
 static uint8_t *put_ntp(uint8_t *p, uint64_t ns)
 {
 	uint64_t sec = ns / 1000000000ull + NTP_UNIX_OFFSET;
-	uint64_t frac = ((ns % 1000000000ull) << 32) / 1000000000ull;
+	uint64_t frac = (((ns % 1000000000ull) << 32) + 999999999ull) / 1000000000ull;
 	p = put32(p, (uint32_t)sec);
 	return put32(p, (uint32_t)frac);
 }

@@ -71,14 +71,23 @@ check_capture() {
 	# one line per frame: template ids, flow packets, octets, enterprise entries
 	tshark "${dec[@]}" -T fields -E occurrence=a -E aggregator=';' -E separator='|' \
 		-e cflow.template_id -e cflow.packets -e cflow.octets -e cflow.enterprise_private_entry \
-		-e cflow.notsent_flows 2>/dev/null >"$cap.fields"
-	python3 - "$T/ref.csv" "$cap.fields" "$mode" <<'EOF' || fails=$((fails + 1))
-import csv, sys
+		-e cflow.notsent_flows -e cflow.abstimestart -e cflow.abstimeend 2>/dev/null >"$cap.fields"
+	python3 - "$T/ref.csv" "$cap.fields" "$mode" "${4:-}" <<'EOF' || fails=$((fails + 1))
+import calendar, csv, sys, time
+from collections import Counter
+
+def ns_of(s):  # "Nov 14, 2023 22:13:20.000013284 UTC"
+    base, frac = s.replace(" UTC", "").rsplit(".", 1)
+    sec = calendar.timegm(time.strptime(base, "%b %d, %Y %H:%M:%S"))
+    return sec * 10**9 + int(frac.ljust(9, "0"))
+
 ref = list(csv.DictReader(open(sys.argv[1])))
 flows = [r for r in ref if r["log-status"] == "OK"]
-tids, pk, ob, ent = set(), [], [], []
+tids, pk, ob, ent, starts, ends = set(), [], [], [], Counter(), Counter()
 for line in open(sys.argv[2]):
-    t, p, o, e, _ns = (line.rstrip("\n").split("|") + [""] * 5)[:5]
+    t, p, o, e, _ns, ts, te = (line.rstrip("\n").split("|") + [""] * 7)[:7]
+    starts.update(ns_of(x) for x in ts.split(";") if x)
+    ends.update(ns_of(x) for x in te.split(";") if x)
     tids |= {int(x) for x in t.split(";") if x}
     pk += [int(x) for x in p.split(";") if x]
     ob += [int(x) for x in o.split(";") if x]
@@ -102,11 +111,22 @@ if len(pk) != len(flows) or sum(pk) != sum(int(r["packets"]) for r in flows) \
                  f"{len(flows)} / {sum(int(r['packets']) for r in flows)} / {sum(int(r['bytes']) for r in flows)}")
 if not (want_enis | want_vpcs) <= strings:
     fails.append(f"enterprise strings missing: {sorted((want_enis | want_vpcs) - strings)[:5]}")
+# Times: every flow and loss record carries ms (152/153); with --nanoseconds
+# flows also carry ns (156/157), which must give back the exact ns.
+timed = [r for r in ref if r["log-status"] in ("OK", "SKIPDATA")]
+for col, got in (("start-ns", starts), ("end-ns", ends)):
+    want = Counter(int(r[col]) // 10**6 * 10**6 for r in timed)
+    if sys.argv[4] == "ns":
+        want.update(int(r[col]) for r in flows)
+    if want != got:
+        fails.append(f"{col}: {sum((want - got).values())} times missing, e.g. "
+                     f"{list((want - got).elements())[:3]}, unexpected {list((got - want).elements())[:3]}")
 for f in fails:
     print(f"FAIL {sys.argv[3]}: {f}", file=sys.stderr)
 if not fails:
     print(f"ok   {sys.argv[3]}: templates {sorted(tids)}, {len(pk)} flows, {sum(pk)} packets, "
-          f"{sum(ob)} bytes, {len(want_enis)} ENI ids in enterprise fields, as in the segment")
+          f"{sum(ob)} bytes, start/end times{' to the ns' if sys.argv[4] == 'ns' else ' (ms)'}, "
+          f"{len(want_enis)} ENI ids in enterprise fields, as in the segment")
 sys.exit(1 if fails else 0)
 EOF
 }
@@ -132,7 +152,7 @@ collector tcp "$P" "$T/tcp.log"
 capture tcp "$P" "$T/tcp.pcap"
 "$ENIFLOW" export ipfix "${SEG[@]}" --to "127.0.0.1:$P" --tcp --nanoseconds >"$T/tcp.json" 2>&1 || bad "tcp export: $(cat "$T/tcp.json")"
 stop_capture
-check_capture tcp "$P" "$T/tcp.pcap"
+check_capture tcp "$P" "$T/tcp.pcap" ns
 sent=$(jq .sent "$T/tcp.json"); got=$(log_sum "$T/tcp.log" records)
 if [ "$got" = "$sent" ] && ! grep -qE 'gap=1|templates_known=0|bad=' "$T/tcp.log"; then
 	ok "tcp: collector got all $sent records, templates first, no sequence gap"

@@ -271,7 +271,8 @@ static int check_rec(const struct rec_flow *r, const struct drec *x, bool ns)
 	bad += !v || rd64(v) != r->bytes;
 	if (ns) {
 		v = get(x, 0, 157, NULL);
-		bad += !v || rd32(v) != r->last_ns / 1000000000 + 2208988800u;
+		bad += !v || rd32(v) != r->last_ns / 1000000000 + 2208988800u ||
+		       ((uint64_t)rd32(v + 4) * 1000000000u) >> 32 != r->last_ns % 1000000000u;
 	}
 	if (r->ip_version == 6) {
 		v = get(x, 0, 27, NULL);
