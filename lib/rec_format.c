@@ -54,14 +54,19 @@ struct scratch {
 	X(LOST_RECORDS, "lost-records")
 
 #define COL_ENUM(id, name) C_##id,
-#define COL_NAME(id, name) name,
 #define COL_SP(id, name) " " name
 #define COL_COMMA(id, name) "," name
+#define COL_JKEY(id, name) "\"" name "\":",
+#define COL_JLEN(id, name) sizeof("\"" name "\":") - 1,
 
 enum col { C_VERSION, AWS_COLS(COL_ENUM) EXTRA_COLS(COL_ENUM) C_COUNT };
 
-static const char *const col_names[C_COUNT] = {
-	"version", AWS_COLS(COL_NAME) EXTRA_COLS(COL_NAME)
+/* JSON keys with their quotes and colon, ready to copy. */
+static const char *const json_keys[C_COUNT] = {
+	"\"version\":", AWS_COLS(COL_JKEY) EXTRA_COLS(COL_JKEY)
+};
+static const size_t json_key_len[C_COUNT] = {
+	sizeof("\"version\":") - 1, AWS_COLS(COL_JLEN) EXTRA_COLS(COL_JLEN)
 };
 
 static const char aws_header[] = "version" AWS_COLS(COL_SP) "\n";
@@ -172,7 +177,10 @@ static void fill_flow(const struct rec_flow *r, struct scratch *s, struct val *v
 	v[C_LAYER] = vname(rec_layer_name(r->layer), r->layer);
 	v[C_END_REASON] = vname(rec_end_reason_name(r->end_reason), r->end_reason);
 	v[C_L2_CLASS] = vname(rec_l2_class_name(r->l2_class), r->l2_class);
-	snprintf(s->ethertype, sizeof(s->ethertype), "0x%04x", r->ethertype);
+	for (int i = 0; i < 4; i++) /* "0x%04x" without snprintf's cost */
+		s->ethertype[2 + i] = "0123456789abcdef"[(r->ethertype >> (12 - 4 * i)) & 0xf];
+	memcpy(s->ethertype, "0x", 2);
+	s->ethertype[6] = '\0';
 	v[C_ETHERTYPE] = vstr(s->ethertype);
 	v[C_FRAGMENTS] = vu64(r->fragments);
 }
@@ -239,20 +247,35 @@ static void put_u64(struct out *o, uint64_t u)
 	put_mem(o, num + i, sizeof(num) - i);
 }
 
+/* Length of the prefix of s that is printable ASCII without quote or backslash. */
+static size_t plain_len(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	while (*p >= 0x20 && *p < 0x7f && *p != '"' && *p != '\\')
+		p++;
+	return (size_t)(p - (const unsigned char *)s);
+}
+
 /* JSON string: printable ASCII as is; the rest escaped as \u00XX (Latin-1). */
 static void put_json_str(struct out *o, const char *s)
 {
 	put_c(o, '"');
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+	while (*s) {
+		size_t n = plain_len(s);
 		char esc[8];
-		if (*p == '"' || *p == '\\') {
+		put_mem(o, s, n); /* runs of plain bytes in one copy */
+		s += n;
+		if (!*s)
+			break;
+		if (*s == '"' || *s == '\\') {
 			put_c(o, '\\');
-			put_c(o, (char)*p);
-		} else if (*p < 0x20 || *p >= 0x7f) {
-			put_mem(o, esc, (size_t)snprintf(esc, sizeof(esc), "\\u%04x", *p));
+			put_c(o, *s);
 		} else {
-			put_c(o, (char)*p);
+			put_mem(o, esc, (size_t)snprintf(esc, sizeof(esc), "\\u%04x",
+							 (unsigned char)*s));
 		}
+		s++;
 	}
 	put_c(o, '"');
 }
@@ -276,7 +299,15 @@ static void put_csv_str(struct out *o, const char *s)
 /* AWS text field: one token, so blanks and non-printables become '?'. */
 static void put_aws_str(struct out *o, const char *s)
 {
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+	const unsigned char *p = (const unsigned char *)s;
+
+	while (*p > 0x20 && *p < 0x7f)
+		p++;
+	if (!*p) { /* the usual case: an id with nothing to replace */
+		put_mem(o, s, (size_t)(p - (const unsigned char *)s));
+		return;
+	}
+	for (p = (const unsigned char *)s; *p; p++)
 		put_c(o, *p <= 0x20 || *p >= 0x7f ? '?' : (char)*p);
 }
 
@@ -289,11 +320,8 @@ static void render(enum rec_fmt f, const struct val *v, struct out *o)
 	for (int i = 0; i < n; i++) {
 		if (i)
 			put_c(o, f == REC_FMT_AWS ? ' ' : ',');
-		if (f == REC_FMT_JSON) { /* column names need no escaping */
-			put_c(o, '"');
-			put_s(o, col_names[i]);
-			put_s(o, "\":");
-		}
+		if (f == REC_FMT_JSON)
+			put_mem(o, json_keys[i], json_key_len[i]);
 		if (v[i].t == V_U64)
 			put_u64(o, v[i].u);
 		else if (v[i].t == V_STR && f == REC_FMT_JSON)

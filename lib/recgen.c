@@ -63,12 +63,12 @@ void rec_gen_eni_info(uint32_t index, struct seg_eni_info *out)
 {
 	memset(out, 0, sizeof(*out));
 	out->index = index;
-	snprintf(out->eni_id, sizeof(out->eni_id), "eni-%017llx",
-		 (unsigned long long)(mix(index) & 0xfffffffffffffffULL) >> 8);
+	/* AWS ids are 17 hex digits; 64 random bits print as "0" + 16 digits. */
+	snprintf(out->eni_id, sizeof(out->eni_id), "eni-%017llx", (unsigned long long)mix(index));
 	snprintf(out->vpc_id, sizeof(out->vpc_id), "vpc-%017llx",
-		 (unsigned long long)(mix(0x1000000ULL + index / 16) & 0xfffffffffffffffULL) >> 8);
+		 (unsigned long long)mix(0x1000000ULL + index / 16));
 	snprintf(out->subnet_id, sizeof(out->subnet_id), "subnet-%017llx",
-		 (unsigned long long)(mix(0x2000000ULL + index / 4) & 0xfffffffffffffffULL) >> 8);
+		 (unsigned long long)mix(0x2000000ULL + index / 4));
 	snprintf(out->account_id, sizeof(out->account_id), "%012llu",
 		 (unsigned long long)(mix(0x3000000ULL + index / 64) % 1000000000000ULL));
 }

@@ -47,12 +47,23 @@ static void gen_usage(FILE *f)
 		"  -m, --per-segment M   records per segment file (default 1000000)\n"
 		"  -b, --block-records B records per LZ4 block (default %u, max %u)\n"
 		"      --v6-percent P    share of IPv6 flows, 0..100 (default 20)\n"
-		"      --flows-only      only flow records (default: some loss and no-data too)\n"
+		"      --flows-only      only IP flow records (default: also a few loss,\n"
+		"                        no-data and non-IP (ARP) records)\n"
 		"      --start SECONDS   time of the first record, Unix seconds\n"
 		"                        (default: the records end about now)\n"
 		"      --step-ns NS      mean time between records in ns (default 10000)\n"
 		"  -h, --help            this help\n",
 		SEG_DEFAULT_BLOCK_RECORDS, SEG_MAX_BLOCK_RECORDS);
+}
+
+/* Records end about now: start = now - records * step (at least 1 s). */
+static uint64_t default_start(const struct gen_opts *o)
+{
+	uint64_t now = (uint64_t)time(NULL) * 1000000000u;
+
+	if (o->records > (now - 1000000000u) / o->p.step_ns)
+		return 1000000000u;
+	return now - o->records * o->p.step_ns;
 }
 
 /* Parse the options into o. Returns CLI_OK, or CLI_USAGE after a message. */
@@ -81,17 +92,35 @@ static int gen_parse(int argc, char **argv, struct gen_opts *o)
 
 	while (rc == 0 && (opt = getopt_long(argc, argv, "n:o:e:F:s:m:b:h", opts, NULL)) != -1) {
 		switch (opt) {
-		case 'n': rc = cli_parse_u64(prog, "--records", optarg, 1, UINT64_MAX / REC_SIZE, &o->records); break;
+		case 'n':
+			rc = cli_parse_u64(prog, "--records", optarg, 1, UINT64_MAX / REC_SIZE, &o->records);
+			break;
 		case 'o': o->out = optarg; break;
-		case 'e': rc = cli_parse_u64(prog, "--enis", optarg, 1, 1u << 20, &v); o->p.n_enis = (uint32_t)v; break;
-		case 'F': rc = cli_parse_u64(prog, "--flows", optarg, 1, 1u << 26, &v); o->p.n_flows = (uint32_t)v; break;
-		case 's': rc = cli_parse_u64(prog, "--seed", optarg, 0, UINT64_MAX, &o->p.seed); break;
-		case 'm': rc = cli_parse_u64(prog, "--per-segment", optarg, 1, UINT64_MAX, &o->per_segment); break;
-		case 'b': rc = cli_parse_u64(prog, "--block-records", optarg, 1, SEG_MAX_BLOCK_RECORDS, &o->block_records); break;
-		case O_V6: rc = cli_parse_u64(prog, "--v6-percent", optarg, 0, 100, &v); o->p.v6_percent = (uint8_t)v; break;
+		case 'e':
+			rc = cli_parse_u64(prog, "--enis", optarg, 1, 1u << 20, &v);
+			o->p.n_enis = (uint32_t)v; break;
+		case 'F':
+			rc = cli_parse_u64(prog, "--flows", optarg, 1, 1u << 26, &v);
+			o->p.n_flows = (uint32_t)v; break;
+		case 's':
+			rc = cli_parse_u64(prog, "--seed", optarg, 0, UINT64_MAX, &o->p.seed);
+			break;
+		case 'm':
+			rc = cli_parse_u64(prog, "--per-segment", optarg, 1, UINT64_MAX, &o->per_segment);
+			break;
+		case 'b':
+			rc = cli_parse_u64(prog, "--block-records", optarg, 1, SEG_MAX_BLOCK_RECORDS, &o->block_records);
+			break;
+		case O_V6:
+			rc = cli_parse_u64(prog, "--v6-percent", optarg, 0, 100, &v);
+			o->p.v6_percent = (uint8_t)v; break;
 		case O_FLOWS_ONLY: o->p.all_kinds = false; break;
-		case O_START: rc = cli_parse_u64(prog, "--start", optarg, 0, UINT64_MAX / 2000000000u, &start_s); have_start = true; break;
-		case O_STEP: rc = cli_parse_u64(prog, "--step-ns", optarg, 0, 1000000000000ull, &o->p.step_ns); break;
+		case O_START:
+			rc = cli_parse_u64(prog, "--start", optarg, 1, UINT64_MAX / 2000000000u, &start_s);
+			have_start = true; break;
+		case O_STEP:
+			rc = cli_parse_u64(prog, "--step-ns", optarg, 1, 1000000000000ull, &o->p.step_ns);
+			break;
 		case 'h': gen_usage(stdout); return -1;
 		default: return cli_usage_hint(prog);
 		}
@@ -104,15 +133,7 @@ static int gen_parse(int argc, char **argv, struct gen_opts *o)
 		return cli_usage_error(prog, "--records N is required");
 	if (!o->out)
 		return cli_usage_error(prog, "--out DIR is required");
-	if (have_start) {
-		o->p.start_ns = start_s * 1000000000u;
-	} else {
-		/* end about now: start = now - records * step (clamped at 0) */
-		uint64_t now = (uint64_t)time(NULL) * 1000000000u;
-		uint64_t span = o->p.step_ns && o->records > now / o->p.step_ns ? now
-				: o->records * o->p.step_ns;
-		o->p.start_ns = now - span;
-	}
+	o->p.start_ns = have_start ? start_s * 1000000000u : default_start(o);
 	return CLI_OK;
 }
 

@@ -83,6 +83,16 @@ for status in OK NODATA SKIPDATA; do
 	grep -qx $status "$T/status" && ok "generated records include $status" || bad "no $status record generated"
 done
 
+# --- gen options reach the generator: --flows-only and --v6-percent 0 / 100
+for v6 in 0 100; do
+	want=$([ $v6 = 0 ] && echo IPv4 || echo IPv6)
+	"$ENIFLOW" gen --records 3000 --flows-only --v6-percent $v6 --out "$T/v6-$v6" >/dev/null &&
+		"$ENIFLOW" cat "$T/v6-$v6"/*.fls | jq -r '."log-status" + " " + (.type // "non-IP")' | sort | uniq -c >"$T/mix" ||
+		bad "gen/cat --v6-percent $v6 failed"
+	[ "$(awk '{ print $1, $2, $3 }' "$T/mix")" = "3000 OK $want" ] && ok "--flows-only --v6-percent $v6: 3000 OK $want" ||
+		bad "--flows-only --v6-percent $v6 gave: $(cat "$T/mix")"
+done
+
 # --- a flipped byte in a block: verify fails naming the file, cat keeps the other blocks
 cp "${segs[0]}" "$T/bad.fls"
 size=$(stat -c %s "$T/bad.fls")

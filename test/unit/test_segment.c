@@ -1,12 +1,17 @@
 /* Proves segments round-trip records exactly, are plain LZ4 to `lz4 -dc`, recover torn tails to the last whole block, detect every corruption with a located error, and skip blocks by time and ENI through the index. */
 #include "segment.h"
+#include "segment_internal.h"
 #include "recgen.h"
+
+#include <lz4frame.h>
 
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -149,6 +154,26 @@ static void test_lz4_cli(const char *path, const struct rec_flow *r, size_t n)
 	CHECK(st == 0, "lz4 -dc exit status %d", st);
 	CHECK(got == n * sizeof(*r), "lz4 -dc gave %zu bytes, want %zu", got, n * sizeof(*r));
 	CHECK(bad == 0, "lz4 -dc output differs from the records in %zu chunks", bad);
+}
+
+/* The checksums are the documented ones: CRC32C check value, and XXH32 as liblz4 computes it. */
+static void test_checksums(void)
+{
+	uint8_t buf[300], frame[1024];
+	LZ4F_preferences_t p = {0};
+
+	CHECK(seg_crc32c("123456789", 9) == 0xE3069283U, "CRC32C check value 0x%08x",
+	      seg_crc32c("123456789", 9));
+	p.frameInfo.contentChecksumFlag = LZ4F_contentChecksumEnabled;
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = (uint8_t)(i * 37 + 11);
+	for (size_t len = 0; len <= sizeof(buf); len += 7) {
+		size_t n = LZ4F_compressFrame(frame, sizeof(frame), buf, len, &p);
+		uint32_t want;
+		memcpy(&want, frame + n - 4, 4);
+		CHECK(seg_xxh32(buf, len, 0) == want, "XXH32 of %zu bytes 0x%08x, liblz4 0x%08x",
+		      len, seg_xxh32(buf, len, 0), want);
+	}
 }
 
 static void test_round_trip(void)
@@ -463,6 +488,122 @@ static void test_flips(void)
 	free(r);
 }
 
+/* Re-seal metadata after an edit, so only the semantic checks can catch it. */
+static void fix_crcs(uint8_t *f, size_t len)
+{
+	uint8_t *t = f + len - 48;
+	uint64_t io = seg_get64(t + 16), isz = seg_get64(t + 24);
+	uint8_t *ip = f + io + 8;
+
+	seg_put32(ip + isz - 12, seg_crc32c(ip, isz - 12));
+	seg_put32(t + 44, seg_crc32c(t, 44));
+}
+
+/* An index whose CRCs are right but whose content lies is still caught: by open, read or verify. */
+static void test_forged_index(void)
+{
+	struct rec_flow *r = gen(8000, 11);
+	struct seg_err err;
+	size_t len;
+	uint32_t bb = 0;
+
+	CHECK(write_seg("forge.fls", r, 8000, 1000) == 0, "write");
+	uint8_t *orig = slurp(path_of("forge.fls"), &len);
+	if (!orig)
+		return;
+	uint8_t *t = orig + len - 48;
+	uint64_t io = seg_get64(t + 16);
+	uint8_t *e3 = orig + io + 8 + 16; /* walk to entry 3 */
+	for (int i = 0; i < 3; i++)
+		e3 += 36 + 4 * seg_get32(e3 + 32);
+	uint8_t *f = malloc(len);
+
+	/* n_records of block 3 and the trailer total both changed: the frame disagrees. */
+	memcpy(f, orig, len);
+	seg_put32(f + (e3 - orig) + 12, 999);
+	seg_put64(f + len - 48 + 32, 7999);
+	fix_crcs(f, len);
+	CHECK(try_flipped(f, len, r, &err, &bb) == 2 && bb == 3 && located(&err, "block 3"),
+	      "forged record count: %s", err.msg);
+	/* Record total alone changed: open refuses. */
+	memcpy(f, orig, len);
+	seg_put64(f + len - 48 + 32, 8001);
+	fix_crcs(f, len);
+	CHECK(try_flipped(f, len, r, &err, &bb) == 1 && located(&err, "trailer says"),
+	      "forged total: %s", err.msg);
+	/* Block 3 moved by one byte: offsets no longer chain. */
+	memcpy(f, orig, len);
+	seg_put64(f + (e3 - orig), seg_get64(e3) + 1);
+	fix_crcs(f, len);
+	CHECK(try_flipped(f, len, r, &err, &bb) == 1 && located(&err, "contiguous"),
+	      "forged offset: %s", err.msg);
+	/* Index time range narrower than the records: only verify can see it. */
+	memcpy(f, orig, len);
+	seg_put64(f + (e3 - orig) + 16, seg_get64(e3 + 16) + 1);
+	fix_crcs(f, len);
+	spit(path_of("f.fls"), f, len);
+	CHECK(seg_verify(path_of("f.fls"), &err) == -EINVAL && located(&err, "does not match the records"),
+	      "forged min_ns: %s", err.msg);
+	unlink(path_of("f.fls"));
+	unlink(path_of("forge.fls"));
+	free(f);
+	free(orig);
+	free(r);
+}
+
+/* A write that fails (file size limit: the disk-full path) fails the writer with a located error; recovery keeps the blocks that were written whole. */
+static void test_write_failure(void)
+{
+	struct seg_header_info h = make_hdr();
+	struct seg_writer_opts o = {.block_records = 1000, .no_fsync = true};
+	struct rec_flow *r = gen(20000, 5);
+	struct seg_recovery_report rep;
+	struct rlimit old, lim;
+	struct seg_err err;
+	char want[600];
+	int rc = 0, i;
+
+	signal(SIGXFSZ, SIG_IGN);
+	getrlimit(RLIMIT_FSIZE, &old);
+	struct seg_writer *w = seg_writer_create(tmpdir, "full.fls", &h, &o, &err);
+	CHECK(w, "create: %s", err.msg);
+	if (!w)
+		return;
+	lim = old;
+	lim.rlim_cur = seg_writer_bytes(w) + 100000;
+	setrlimit(RLIMIT_FSIZE, &lim);
+	for (i = 0; i < 20 && !rc; i++)
+		rc = seg_writer_append(w, r + i * 1000, 1000, &err);
+	uint64_t good = seg_writer_bytes(w);
+	int blocks = i - 1;
+	snprintf(want, sizeof(want), "%s: offset %llu: writing block %d: ", path_of(".full.fls.partial"),
+		 (unsigned long long)good, blocks);
+	CHECK(rc == -EFBIG && !strncmp(err.msg, want, strlen(want)) && err.offset == good,
+	      "rc %d, error \"%s\", want it to start \"%s\"", rc, err.msg, want);
+	CHECK(seg_writer_append(w, r, 1, &err) == -EIO && strstr(err.msg, "already failed"),
+	      "append after failure: %s", err.msg);
+	CHECK(seg_writer_seal(w, &err) < 0, "seal of a failed writer succeeded");
+	setrlimit(RLIMIT_FSIZE, &old);
+	CHECK(access(path_of(".full.fls.partial"), F_OK) == 0, "failed seal removed the partial file");
+	rc = seg_recover_file(path_of(".full.fls.partial"), &rep, &err);
+	CHECK(rc == 0 && rep.blocks_kept == (uint64_t)blocks && rep.records_kept == (uint64_t)blocks * 1000 &&
+	      rep.bytes_dropped == lim.rlim_cur - good,
+	      "recover: rc %d kept %llu blocks, dropped %llu bytes; want %d blocks, %llu bytes (%s)", rc,
+	      (unsigned long long)rep.blocks_kept, (unsigned long long)rep.bytes_dropped, blocks,
+	      (unsigned long long)(lim.rlim_cur - good), err.msg);
+	struct seg_reader *rd = seg_reader_open(path_of("full.fls"), &err);
+	CHECK(rd, "open recovered: %s", err.msg);
+	if (rd) {
+		struct cmp_ctx c = {.want = r, .n = (size_t)blocks * 1000};
+		rc = seg_reader_foreach(rd, NULL, cmp_cb, &c, NULL, &err);
+		CHECK(rc == 0 && c.pos == c.n && c.bad == 0, "read back %zu of %zu, %zu differ", c.pos, c.n, c.bad);
+		seg_reader_close(rd);
+	}
+	unlink(path_of("full.fls"));
+	signal(SIGXFSZ, SIG_DFL);
+	free(r);
+}
+
 struct sel_ctx {
 	const struct seg_select *sel;
 	size_t matched;
@@ -569,10 +710,13 @@ int main(void)
 		perror("mkdtemp");
 		return 1;
 	}
+	test_checksums();
 	test_empty_and_errors();
 	test_torn_tail();
 	test_flips();
 	test_select();
+	test_forged_index();
+	test_write_failure();
 	test_round_trip();
 	if (rmdir(tmpdir) < 0)
 		CHECK(0, "temp dir %s not empty after the tests: %s", tmpdir, strerror(errno));
