@@ -121,6 +121,30 @@ static const char *action(const struct rec_flow *r)
 	return r->verdict == REC_VERDICT_ACCEPT ? "accept" : "reject";
 }
 
+#define LIT(o, s) put_mem((o), (s), sizeof(s) - 1)
+
+static void put_s(struct ecs_out *o, const char *s) { put_mem(o, s, strlen(s)); }
+
+static void put_u(struct ecs_out *o, uint64_t v)
+{
+	char b[24];
+	int i = (int)sizeof(b);
+
+	do {
+		b[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	put_mem(o, b + i, sizeof(b) - (size_t)i);
+}
+
+/* A quoted number: ECS keywords that hold ids. */
+static void put_qu(struct ecs_out *o, uint64_t v)
+{
+	LIT(o, "\"");
+	put_u(o, v);
+	LIT(o, "\"");
+}
+
 /* source.*, destination.*, network.*: the flow key and counters. */
 static void put_flow(struct ecs_out *o, const struct rec_flow *r)
 {
@@ -131,89 +155,133 @@ static void put_flow(struct ecs_out *o, const struct rec_flow *r)
 	bool ports = ip && !icmp && (r->protocol == 6 || r->protocol == 17 || r->protocol == 132);
 
 	if (ip) {
-		put_f(o, ",\"source\":{");
+		LIT(o, ",\"source\":{");
 		put_kstr(o, "ip", rec_addr_str(r, true, a, sizeof(a)));
 		if (ports)
-			put_f(o, ",\"port\":%u", r->src_port);
-		put_f(o, "},\"destination\":{");
+			LIT(o, ",\"port\":"), put_u(o, r->src_port);
+		LIT(o, "},\"destination\":{");
 		put_kstr(o, "ip", rec_addr_str(r, false, a, sizeof(a)));
 		if (ports)
-			put_f(o, ",\"port\":%u", r->dst_port);
-		put_f(o, "}");
+			LIT(o, ",\"port\":"), put_u(o, r->dst_port);
+		LIT(o, "}");
 	}
-	put_f(o, ",\"network\":{");
+	LIT(o, ",\"network\":{");
 	if (ip) {
 		put_kstr(o, "transport", transport(r->protocol, num, sizeof(num)));
-		put_f(o, ",\"iana_number\":\"%u\",\"type\":\"ipv%u\",", r->protocol, r->ip_version);
+		LIT(o, ",\"iana_number\":");
+		put_qu(o, r->protocol);
+		LIT(o, ",\"type\":\"ipv");
+		put_u(o, r->ip_version);
+		LIT(o, "\",");
 	} else if (r->ethertype == 0x0806) {
-		put_f(o, "\"type\":\"arp\",");
+		LIT(o, "\"type\":\"arp\",");
 	}
-	put_f(o, "\"direction\":\"%s\",\"packets\":%" PRIu64 ",\"bytes\":%" PRIu64 "}",
-	      r->direction == REC_DIR_EGRESS ? "egress" : "ingress", r->packets, r->bytes);
+	LIT(o, "\"direction\":\"");
+	put_s(o, r->direction == REC_DIR_EGRESS ? "egress" : "ingress");
+	LIT(o, "\",\"packets\":");
+	put_u(o, r->packets);
+	LIT(o, ",\"bytes\":");
+	put_u(o, r->bytes);
+	LIT(o, "}");
 	if (r->rule_id || r->layer != REC_LAYER_NONE) {
 		const char *l = rec_layer_name(r->layer);
-		put_f(o, ",\"rule\":{\"id\":\"%" PRIu32 "\",\"ruleset\":\"%s\"}", r->rule_id,
-		      l ? l : "unknown");
+		LIT(o, ",\"rule\":{\"id\":");
+		put_qu(o, r->rule_id);
+		LIT(o, ",\"ruleset\":\"");
+		put_s(o, l ? l : "unknown");
+		LIT(o, "\"}");
 	}
+}
+
+/* ,"key":"name" for names from record.c's tables (plain ASCII). */
+static void put_kname(struct ecs_out *o, const char *key, const char *name)
+{
+	LIT(o, ",\"");
+	put_s(o, key);
+	LIT(o, "\":\"");
+	put_s(o, name ? name : "unknown");
+	LIT(o, "\"");
+}
+
+static void put_ku(struct ecs_out *o, const char *key, uint64_t v)
+{
+	LIT(o, ",\"");
+	put_s(o, key);
+	LIT(o, "\":");
+	put_u(o, v);
 }
 
 /* eniflow.*: fields ECS has no name for. */
 static void put_custom(struct ecs_out *o, const struct rec_flow *r)
 {
+	static const char hex[] = "0123456789abcdef";
 	const char *er = rec_end_reason_name(r->end_reason);
-	const char *l2 = rec_l2_class_name(r->l2_class);
+	char et[6] = {'0', 'x', hex[r->ethertype >> 12], hex[(r->ethertype >> 8) & 15],
+		      hex[(r->ethertype >> 4) & 15], hex[r->ethertype & 15]};
 
-	put_f(o, ",\"eniflow\":{\"kind\":\"%s\",\"eni_index\":%" PRIu32
-	      ",\"sample_1_in_n\":%" PRIu32 ",\"ethertype\":\"0x%04x\"",
-	      rec_kind_name(r->kind) ? rec_kind_name(r->kind) : "unknown", r->eni,
-	      r->sample_1_in_n, r->ethertype);
+	LIT(o, ",\"eniflow\":{\"kind\":\"");
+	put_s(o, rec_kind_name(r->kind) ? rec_kind_name(r->kind) : "unknown");
+	LIT(o, "\"");
+	put_ku(o, "eni_index", r->eni);
+	put_ku(o, "sample_1_in_n", r->sample_1_in_n);
+	LIT(o, ",\"ethertype\":\"");
+	put_mem(o, et, sizeof(et));
+	LIT(o, "\"");
 	if (er)
-		put_f(o, ",\"end_reason\":\"%s\"", er);
+		put_kname(o, "end_reason", er);
 	if (r->kind == REC_KIND_LOSS) {
-		put_f(o, ",\"lost_records\":%" PRIu32 ",\"lost_packets\":%" PRIu64
-		      ",\"lost_bytes\":%" PRIu64 "}", r->lost_records, r->packets, r->bytes);
+		put_ku(o, "lost_records", r->lost_records);
+		put_ku(o, "lost_packets", r->packets);
+		put_ku(o, "lost_bytes", r->bytes);
+		LIT(o, "}");
 		return;
 	}
 	if (r->kind == REC_KIND_FLOW && ((r->ip_version == 4 && r->protocol == 1) ||
-					 (r->ip_version == 6 && r->protocol == 58)))
-		put_f(o, ",\"icmp_type\":%u,\"icmp_code\":%u", r->src_port, r->dst_port);
-	put_f(o, ",\"tcp_flags\":%u,\"fragments\":%" PRIu32 ",\"l2_class\":\"%s\",\"layer\":\"%s\"}",
-	      r->tcp_flags, r->fragments, l2 ? l2 : "unknown",
-	      rec_layer_name(r->layer) ? rec_layer_name(r->layer) : "unknown");
+					 (r->ip_version == 6 && r->protocol == 58))) {
+		put_ku(o, "icmp_type", r->src_port);
+		put_ku(o, "icmp_code", r->dst_port);
+	}
+	put_ku(o, "tcp_flags", r->tcp_flags);
+	put_ku(o, "fragments", r->fragments);
+	put_kname(o, "l2_class", rec_l2_class_name(r->l2_class));
+	put_kname(o, "layer", rec_layer_name(r->layer));
+	LIT(o, "}");
 }
 
 /* cloud.*, observer.*, labels.*: ENI identity from the dictionary. */
 static void put_identity(struct ecs_out *o, const struct rec_flow *r,
 			 const struct seg_eni_info *eni, const char *observer)
 {
-	/* The ENI is where traffic leaves the switch (ingress to the ENI) or
-	 * enters it (egress from the ENI). */
-	const char *side = r->direction == REC_DIR_EGRESS ? "ingress" : "egress";
-
 	if (eni && eni->account_id[0]) {
-		put_f(o, ",\"cloud\":{\"account\":{");
+		LIT(o, ",\"cloud\":{\"account\":{");
 		put_kstr(o, "id", eni->account_id);
-		put_f(o, "}}");
+		LIT(o, "}}");
 	}
-	put_f(o, ",\"observer\":{\"type\":\"switch\",\"vendor\":\"eniflow\",\"product\":\"eniflow\"");
+	LIT(o, ",\"observer\":{\"type\":\"switch\",\"vendor\":\"eniflow\",\"product\":\"eniflow\"");
 	if (observer && observer[0]) {
-		put_f(o, ",");
+		LIT(o, ",");
 		put_kstr(o, "hostname", observer);
 	}
-	put_f(o, ",\"%s\":{\"interface\":{\"id\":\"%" PRIu32 "\"", side, r->eni);
+	/* The ENI is where traffic leaves the switch (ingress to the ENI) or
+	 * enters it (egress from the ENI). */
+	if (r->direction == REC_DIR_EGRESS)
+		LIT(o, ",\"ingress\":{\"interface\":{\"id\":");
+	else
+		LIT(o, ",\"egress\":{\"interface\":{\"id\":");
+	put_qu(o, r->eni);
 	if (eni && eni->eni_id[0]) {
-		put_f(o, ",");
+		LIT(o, ",");
 		put_kstr(o, "name", eni->eni_id);
 	}
-	put_f(o, "}}}");
+	LIT(o, "}}}");
 	if (eni) {
-		put_f(o, ",\"labels\":{");
+		LIT(o, ",\"labels\":{");
 		put_kstr(o, "eni_id", eni->eni_id);
-		put_f(o, ",");
+		LIT(o, ",");
 		put_kstr(o, "vpc_id", eni->vpc_id);
-		put_f(o, ",");
+		LIT(o, ",");
 		put_kstr(o, "subnet_id", eni->subnet_id);
-		put_f(o, "}");
+		LIT(o, "}");
 	}
 }
 
@@ -222,27 +290,33 @@ int rec_format_ecs(const struct rec_flow *r, const struct seg_eni_info *eni,
 {
 	struct ecs_out o = {.buf = buf, .len = len};
 	bool flow = r->kind == REC_KIND_FLOW;
+	bool ok = r->verdict == REC_VERDICT_ACCEPT;
 
 	if (len == 0)
 		return -ENOSPC;
 	buf[0] = '\0';
-	put_f(&o, "{");
+	LIT(&o, "{");
 	put_time(&o, "@timestamp", r->first_ns);
-	put_f(&o, ",\"ecs\":{\"version\":\"" ECS_VERSION "\"},\"event\":{\"kind\":\"event\","
-	      "\"category\":[\"network\"],\"type\":[\"connection\"%s],\"action\":\"%s\","
-	      "\"outcome\":\"%s\",\"dataset\":\"eniflow.flow\",",
-	      !flow ? "" : r->verdict == REC_VERDICT_ACCEPT ? ",\"allowed\"" : ",\"denied\"",
-	      action(r), !flow ? "unknown" : r->verdict == REC_VERDICT_ACCEPT ? "success" : "failure");
+	LIT(&o, ",\"ecs\":{\"version\":\"" ECS_VERSION "\"},\"event\":{\"kind\":\"event\","
+	    "\"category\":[\"network\"],\"type\":[\"connection\"");
+	if (flow)
+		put_s(&o, ok ? ",\"allowed\"" : ",\"denied\"");
+	LIT(&o, "],\"action\":\"");
+	put_s(&o, action(r));
+	LIT(&o, "\",\"outcome\":\"");
+	put_s(&o, !flow ? "unknown" : ok ? "success" : "failure");
+	LIT(&o, "\",\"dataset\":\"eniflow.flow\",");
 	put_time(&o, "start", r->first_ns);
-	put_f(&o, ",");
+	LIT(&o, ",");
 	put_time(&o, "end", r->last_ns);
-	put_f(&o, ",\"duration\":%" PRIu64 "}",
-	      r->last_ns > r->first_ns ? r->last_ns - r->first_ns : 0);
+	LIT(&o, ",\"duration\":");
+	put_u(&o, r->last_ns > r->first_ns ? r->last_ns - r->first_ns : 0);
+	LIT(&o, "}");
 	if (flow)
 		put_flow(&o, r);
 	put_identity(&o, r, eni, observer);
 	put_custom(&o, r);
-	put_f(&o, "}\n");
+	LIT(&o, "}\n");
 	if (o.full) {
 		buf[0] = '\0';
 		return -ENOSPC;
