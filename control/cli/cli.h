@@ -28,6 +28,7 @@ int cli_gen(int argc, char **argv);
 int cli_query(int argc, char **argv);
 int cli_top(int argc, char **argv);
 int cli_detect(int argc, char **argv);
+int cli_export(int argc, char **argv); /* argv[1] is the format: "ipfix" */
 
 /**
  * Print "eniflow VERB: MESSAGE" and a hint to run --help on stderr.

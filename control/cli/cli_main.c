@@ -28,6 +28,7 @@ static const struct verb verbs[] = {
 	{"query", cli_query, "filter records, or group and aggregate them (docs/query.md)"},
 	{"top", cli_top, "top-N groups by bytes, packets or flows"},
 	{"detect", cli_detect, "run a named detection (hogs, storm, drops, scanners, ...)"},
+	{"export", cli_export, "send segment records to an IPFIX collector (UDP or TCP)"},
 };
 
 #define N_VERBS (sizeof(verbs) / sizeof(verbs[0]))
