@@ -15,8 +15,9 @@
 #include <rte_errno.h>
 #include <rte_hash_crc.h>
 #include <rte_malloc.h>
+#include <rte_prefetch.h>
 
-#include "vs_policy.h"
+#include "vs_policy_internal.h"
 
 #define WAYS 4
 
@@ -83,10 +84,10 @@ static void key_of(struct conn_key *k, uint32_t eni, const struct vs_flow *f, bo
 	memcpy(k->dst, reverse ? f->src : f->dst, alen);
 }
 
-static struct conn_entry *find(struct vs_conn *ct, const struct conn_key *k, uint64_t now_ns,
-			       struct conn_entry **victim)
+static struct conn_entry *find(struct vs_conn *ct, const struct conn_key *k, uint32_t hash,
+			       uint64_t now_ns, struct conn_entry **victim)
 {
-	struct conn_entry *bk = ct->b[rte_hash_crc(k, sizeof(*k), 0) & ct->mask];
+	struct conn_entry *bk = ct->b[hash & ct->mask];
 	*victim = &bk[0];
 	for (int w = 0; w < WAYS; w++) {
 		struct conn_entry *e = &bk[w];
@@ -101,11 +102,24 @@ static struct conn_entry *find(struct vs_conn *ct, const struct conn_key *k, uin
 	return NULL;
 }
 
-/* Used by vs_policy.c only. */
-bool vs_conn_lookup_reverse(struct vs_conn *ct, uint32_t eni, const struct vs_flow *f,
-			    uint64_t now_ns, uint32_t *rule_id);
-void vs_conn_open(struct vs_conn *ct, uint32_t eni, const struct vs_flow *f, uint32_t rule_id,
-		  uint64_t now_ns);
+
+/*
+ * Start loading the bucket an allowed packet will open or refresh, so the
+ * miss overlaps the rte_acl classification that runs before it. Returns
+ * the key's hash for vs_conn_open().
+ */
+uint32_t vs_conn_prefetch(const struct vs_conn *ct, uint32_t eni, const struct vs_flow *f)
+{
+	struct conn_key k;
+	key_of(&k, eni, f, false);
+	uint32_t h = rte_hash_crc(&k, sizeof(k), 0);
+	const struct conn_entry *bk = ct->b[h & ct->mask];
+	rte_prefetch0(bk);
+	rte_prefetch0((const char *)bk + RTE_CACHE_LINE_SIZE);
+	rte_prefetch0((const char *)bk + 2 * RTE_CACHE_LINE_SIZE);
+	rte_prefetch0((const char *)bk + 3 * RTE_CACHE_LINE_SIZE);
+	return h;
+}
 
 bool vs_conn_lookup_reverse(struct vs_conn *ct, uint32_t eni, const struct vs_flow *f,
 			    uint64_t now_ns, uint32_t *rule_id)
@@ -113,7 +127,7 @@ bool vs_conn_lookup_reverse(struct vs_conn *ct, uint32_t eni, const struct vs_fl
 	struct conn_key k;
 	struct conn_entry *victim, *e;
 	key_of(&k, eni, f, true);
-	e = find(ct, &k, now_ns, &victim);
+	e = find(ct, &k, rte_hash_crc(&k, sizeof(k), 0), now_ns, &victim);
 	if (e == NULL)
 		return false;
 	e->last_ns = now_ns ? now_ns : 1;
@@ -121,13 +135,13 @@ bool vs_conn_lookup_reverse(struct vs_conn *ct, uint32_t eni, const struct vs_fl
 	return true;
 }
 
-void vs_conn_open(struct vs_conn *ct, uint32_t eni, const struct vs_flow *f, uint32_t rule_id,
-		  uint64_t now_ns)
+void vs_conn_open(struct vs_conn *ct, uint32_t eni, const struct vs_flow *f, uint32_t hash,
+		  uint32_t rule_id, uint64_t now_ns)
 {
 	struct conn_key k;
 	struct conn_entry *victim, *e;
 	key_of(&k, eni, f, false);
-	e = find(ct, &k, now_ns, &victim);
+	e = find(ct, &k, hash, now_ns, &victim);
 	if (e == NULL) {
 		e = victim;
 		e->k = k;
