@@ -5,8 +5,9 @@
  * Each burst goes in two passes: the first parses and hashes every packet
  * and prefetches its bucket; the second, by when the first buckets have
  * arrived from memory, updates the entries. The table is set-associative
- * (see fl_cache_internal.h): a full bucket evicts its least recently used
- * flow, exporting it, so no packet's counts are ever dropped. No malloc,
+ * (see fl_cache_internal.h): a new flow takes a free place in its bucket or
+ * in a second-choice bucket, else the first bucket's least recently used
+ * flow is exported to make room, so no packet's counts are ever dropped. No malloc,
  * lock, syscall or log happens here.
  */
 #include <errno.h>
@@ -50,6 +51,16 @@ void fl_cache_free(struct fl_cache *c, struct fl_entry *e)
 static inline struct fl_entry *bucket_of(const struct fl_cache *c, uint32_t hash)
 {
 	return &c->slots[(size_t)(hash & c->bucket_mask) * FL_WAYS];
+}
+
+/* The second choice: a bucket picked by the hash's other bits. A flow goes
+ * there only when its first bucket is full, so lookups rarely need it, and
+ * a bucket's overflow no longer means eviction (two IPv6 pairs per bucket
+ * made 4-way buckets evict at low load). */
+static inline struct fl_entry *bucket_alt(const struct fl_cache *c, uint32_t hash)
+{
+	uint32_t h2 = ((hash >> 16) | (hash << 16)) * 0x9e3779b1u;
+	return &c->slots[(size_t)(h2 & c->bucket_mask) * FL_WAYS];
 }
 
 static inline bool v6_addr_eq(const struct fl_entry *head, const struct fl_lkey *lk)
@@ -151,13 +162,15 @@ static struct fl_entry *evict(struct fl_worker *w, struct fl_entry *b, bool v6)
 	return victim;
 }
 
-/* Create the entry of lk in bucket b (evicting if needed). */
-static struct fl_entry *create(struct fl_worker *w, struct fl_entry *b, const struct fl_lkey *lk,
-			       uint32_t n, uint64_t now)
+/* Create the entry of lk in bucket b, else b2, else evict from b. */
+static struct fl_entry *create(struct fl_worker *w, struct fl_entry *b, struct fl_entry *b2,
+			       const struct fl_lkey *lk, uint32_t n, uint64_t now)
 {
 	bool v6 = (lk->k.kflags & FL_KF_IPV_MASK) == FL_KF_IPV6;
 	struct fl_entry *e = v6 ? free_pair(b) : free_way(b);
 
+	if (e == NULL)
+		e = v6 ? free_pair(b2) : free_way(b2);
 	if (unlikely(e == NULL))
 		e = evict(w, b, v6);
 	if (v6) {
@@ -188,8 +201,12 @@ static inline void account_one(struct fl_worker *w, const struct fl_lkey *lk, ui
 	struct fl_entry *b = bucket_of(&w->cache, lk->k.hash);
 	struct fl_entry *e = find(b, lk, n);
 
-	if (unlikely(e == NULL))
-		e = create(w, b, lk, n, now);
+	if (unlikely(e == NULL)) {
+		struct fl_entry *b2 = bucket_alt(&w->cache, lk->k.hash);
+		e = find(b2, lk, n);
+		if (e == NULL)
+			e = create(w, b, b2, lk, n, now);
+	}
 	e->packets++;
 	e->bytes += len;
 	e->last_ns = now;
@@ -238,7 +255,14 @@ static uint16_t account_chunk(struct fl_worker *w, struct rte_mbuf *const *pkts,
 			filtered++;
 			continue;
 		}
-		rte_prefetch0(bucket_of(&w->cache, a.key[k].k.hash));
+		struct fl_entry *bk = bucket_of(&w->cache, a.key[k].k.hash);
+		rte_prefetch0(bk);
+		rte_prefetch0(bk + 1);
+		if ((a.key[k].k.kflags & FL_KF_IPV_MASK) == FL_KF_IPV6) {
+			/* a v6 flow may be the second pair: head and tail */
+			rte_prefetch0(bk + 2);
+			rte_prefetch0(bk + 3);
+		}
 		es->packets_accounted++;
 		es->bytes_accounted += m->pkt_len;
 		a.len[k] = m->pkt_len;

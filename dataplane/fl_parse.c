@@ -14,14 +14,18 @@
  *     LLC conversation (STP, say) into many keys.
  *   - More than FL_PARSE_MAX_VLAN tags: parsing stops; ethertype is the TPID
  *     of the first tag not taken off (0x8100, ...).
- *   - IPv4 with version != 4 or IHL < 5 (IPv6 with version != 6): not IP (ip_version 0, no addresses),
- *     ethertype stays 0x0800. Where the header starts is unknown, so
- *     addresses or ports read from it would be guesses; tshark makes the same
- *     call (no IP conversation for such frames).
- *   - IPv4 total length (IPv6 payload length) bounds the L4 parse when it
- *     is sane, so Ethernet padding is never read as a port. A total length
- *     below the header length (0 from TSO captures) is ignored: the data
- *     length bounds instead. IPv6 payload length 0 (jumbogram) likewise.
+ *   - IPv4 with version != 4, IHL < 5 or 0 < total length < IHL * 4 (IPv6
+ *     with version != 6): not IP (ip_version 0, no addresses), ethertype
+ *     stays 0x0800. The header is inconsistent with itself, so addresses or
+ *     ports read from it would be guesses; tshark makes the same call (no IP
+ *     conversation for such frames).
+ *   - IPv4 total length (IPv6 payload length) bounds the L4 parse, so
+ *     Ethernet padding is never read as a port. Total length 0 (TSO
+ *     captures) is ignored: the data length bounds instead. IPv6 payload
+ *     length 0 likewise: a jumbogram (RFC 2675) or a Linux BIG TCP / GSO
+ *     packet, which carries no hop-by-hop header on the wire. tshark 4.0
+ *     reads the latter as an empty payload; a switch that lost the ports
+ *     of every GSO packet would log them all wrong.
  *   - More than FL_PARSE_MAX_EXT IPv6 extension headers: parsing stops with
  *     proto = the next-header value not taken (an extension header number),
  *     no ports.
@@ -134,7 +138,8 @@ static inline void parse_ipv4(const uint8_t *ip, uint32_t len, struct fl_parsed 
 		return;
 	}
 	hlen = (uint32_t)(ip[0] & 0x0f) * 4;
-	if ((ip[0] >> 4) != 4 || hlen < IPV4_HLEN_MIN)
+	tot = rd16(ip + 2);
+	if ((ip[0] >> 4) != 4 || hlen < IPV4_HLEN_MIN || (tot != 0 && tot < hlen))
 		return; /* not IP we can place: see the file comment */
 	out->ip_version = 4;
 	memcpy(out->src, ip + 12, 4);
@@ -152,9 +157,8 @@ static inline void parse_ipv4(const uint8_t *ip, uint32_t len, struct fl_parsed 
 		out->flags |= FL_PARSED_TRUNCATED;
 		return;
 	}
-	tot = rd16(ip + 2);
-	if (tot >= hlen && tot < len)
-		len = tot; /* padding after the datagram is not L4 */
+	if (tot != 0 && tot < len)
+		len = tot; /* padding after the datagram is not L4; 0: TSO, use the data */
 	parse_l4(ip + hlen, len - hlen, out);
 }
 
@@ -239,7 +243,7 @@ static inline void parse_ipv6(const uint8_t *ip, uint32_t len, struct fl_parsed 
 	nh = ip[6];
 	len -= IPV6_HLEN;
 	if (plen != 0 && plen < len)
-		len = plen; /* padding is not payload; 0 = jumbogram, use the data */
+		len = plen; /* padding is not payload; 0: jumbogram or BIG TCP, use the data */
 	ip += IPV6_HLEN;
 	if (nh == P_TCP || nh == P_UDP) { /* fast path: no extension headers */
 		out->proto = nh;

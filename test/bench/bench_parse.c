@@ -3,7 +3,8 @@
  * bursts of 32 from a pool of 4096 pre-built frames (fits L1/L2, so this is
  * the parser's own cost, not cache misses). Baseline, measured in the same
  * run: a loop that only reads each frame's destination MAC and ethertype,
- * the least any switch does per frame. Prints one JSON object per case.
+ * the least any switch does per frame. Each figure is the minimum of 7 runs
+ * (the build machine is shared). Prints one JSON object per case.
  */
 #include "fl_parse.h"
 
@@ -14,7 +15,8 @@
 
 #define POOL 4096
 #define BURST 32
-#define ROUNDS 2000
+#define ROUNDS 1000
+#define REPS 7
 
 static uint8_t pool[POOL][64];
 static volatile uint32_t sink;
@@ -75,8 +77,14 @@ int main(void)
 	for (int kind = 0; kind < 3; kind++) {
 		for (uint32_t i = 0; i < POOL; i++)
 			build(kind, i, pool[i]);
+		double base = 1e9, c = 1e9;
+
 		run(1); /* warm up */
-		double base = run(0), c = run(1);
+		for (int rep = 0; rep < REPS; rep++) { /* min of REPS: the machine is shared */
+			double b = run(0), x = run(1);
+			base = b < base ? b : base;
+			c = x < c ? x : c;
+		}
 		printf("{\"bench\":\"parse\",\"case\":\"%s\",\"frame_bytes\":64,"
 		       "\"cycles_per_pkt\":%.2f,\"baseline\":\"read_dmac_ethertype\","
 		       "\"baseline_cycles_per_pkt\":%.2f,\"ratio\":%.2f}\n",

@@ -64,3 +64,42 @@ def read_frames(path):
     if buf[:4] == b"\x0a\x0d\x0d\x0a":
         return pcapng_frames(buf)
     return pcap_frames(buf)
+
+
+LIBPCAP_MAX_SNAPLEN = 262144
+
+
+def libpcap_snaplen(path):
+    """The snap length libpcap enforces when it reads path (it trims longer records).
+
+    The file's own snap length (classic header, or the first interface of a
+    pcapng file); 0 or more than libpcap's maximum means the maximum.
+    """
+    with open(path, "rb") as f:
+        buf = f.read(4096)
+    snap = 0
+    if buf[:4] == b"\x0a\x0d\x0d\x0a" and len(buf) >= 12:
+        end = "<" if buf[8:12] == b"\x4d\x3c\x2b\x1a" else ">"
+        off = struct.unpack(end + "I", buf[4:8])[0]
+        while off + 16 <= len(buf):
+            btype, blen = struct.unpack(end + "II", buf[off:off + 8])
+            if btype == 1:
+                snap = struct.unpack(end + "I", buf[off + 12:off + 16])[0]
+                break
+            if blen < 12:
+                break
+            off += blen
+    elif len(buf) >= 20 and buf[:4] in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1"):
+        snap = struct.unpack("<I", buf[16:20])[0]
+    elif len(buf) >= 20:
+        snap = struct.unpack(">I", buf[16:20])[0]
+    return snap if 0 < snap <= LIBPCAP_MAX_SNAPLEN else LIBPCAP_MAX_SNAPLEN
+
+
+def write_pcap(path, frames, linktype=LINKTYPE_ETHERNET):
+    """Write frames (bytes each) as a little-endian microsecond pcap, 1 µs apart."""
+    with open(path, "wb") as f:
+        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, LIBPCAP_MAX_SNAPLEN, linktype))
+        for i, fr in enumerate(frames):
+            f.write(struct.pack("<IIII", i // 1000000, i % 1000000, len(fr), len(fr)))
+            f.write(fr)

@@ -17,7 +17,9 @@
  *   file <path> <status> <frames received> <packets in records> <lost packets>
  *   rec <ip_version> <ethertype> <src> <dst> <proto> <sport> <dport> <packets> <bytes> <fragments>
  * status is "ok", or "open-failed" when net_pcap cannot open the file (not a
- * capture libpcap reads). Exit 1 if any file broke conservation.
+ * capture libpcap reads). Exit 1 if any file broke conservation: frames
+ * received == the plugin's packets_accounted counter == packets in flow
+ * records + packets in loss records.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -130,6 +132,7 @@ static int replay_file(struct replay *rp, unsigned idx, const char *path)
 {
 	char name[64], args[4200];
 	struct tally t = { 0, 0, 0 };
+	uint64_t acc0, acc;
 	uint16_t port;
 	int rc;
 
@@ -147,7 +150,9 @@ static int replay_file(struct replay *rp, unsigned idx, const char *path)
 		rte_eal_hotplug_remove("vdev", name);
 		return -1;
 	}
+	acc0 = fl_dp_shm_stats(rp->dp)->lcore[0].packets_accounted;
 	pump(rp, port, &t);
+	acc = fl_dp_shm_stats(rp->dp)->lcore[0].packets_accounted - acc0;
 	rp->now_ns += 1000;
 	fl_dp_flush(rp->w, rp->now_ns);
 	drain(rp, &t);
@@ -158,10 +163,10 @@ static int replay_file(struct replay *rp, unsigned idx, const char *path)
 	rte_eth_dev_stop(port);
 	rte_eth_dev_close(port);
 	rte_eal_hotplug_remove("vdev", name);
-	if (t.rec_packets + t.lost_packets != t.rx) {
-		fprintf(stderr, "pcap_replay: %s: %" PRIu64 " frames received but %" PRIu64
-			" in records + %" PRIu64 " lost\n", path, t.rx, t.rec_packets,
-			t.lost_packets);
+	if (t.rec_packets + t.lost_packets != t.rx || acc != t.rx) {
+		fprintf(stderr, "pcap_replay: %s: %" PRIu64 " frames received, %" PRIu64
+			" counted accounted, %" PRIu64 " in records + %" PRIu64 " lost\n", path,
+			t.rx, acc, t.rec_packets, t.lost_packets);
 		return -1;
 	}
 	return 0;

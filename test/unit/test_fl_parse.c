@@ -332,14 +332,22 @@ static void test_v4_lies(void)
 	p = parse(&f);
 	EXPECT(p, 0x0800, 0, 0, 0, 0, 0);
 
-	/* IHL 15 but only the 20-byte header is there */
+	/* IHL 15 and total length 60, but only the 20-byte header is there */
 	eth(&f, MAC_UC, 0x0800);
 	ip = ipv4(&f, 5, 6, 0);
 	f.b[ip] = 0x4f;
-	fix_v4(&f, ip);
+	f.b[ip + 3] = 60;
 	p = parse(&f);
 	EXPECT(p, 0x0800, 4, 6, 0, 0, FL_PARSED_TRUNCATED);
 	CHECK(v4_addrs_ok(&p), "addresses lost");
+
+	/* total length 19 < header length: the header contradicts itself, not IP */
+	eth(&f, MAC_UC, 0x0800);
+	ip = ipv4(&f, 5, 17, 0);
+	udp(&f, 1, 2);
+	f.b[ip + 3] = 19;
+	p = parse(&f);
+	EXPECT(p, 0x0800, 0, 0, 0, 0, 0);
 
 	/* total length 0 (TSO capture): ignored, data bounds the parse */
 	eth(&f, MAC_UC, 0x0800);
@@ -509,6 +517,14 @@ static void test_v6_ext_abuse(void)
 	f.b[ip + 5] = 8;
 	p = parse(&f);
 	EXPECT(p, 0x86dd, 6, 60, 0, 0, FL_PARSED_TRUNCATED);
+
+	/* payload length 0 without hop-by-hop (BIG TCP / GSO): the data bounds */
+	eth(&f, MAC_UC, 0x86dd);
+	ipv6(&f, 6);
+	tcp(&f, 443, 50001, 0x18);
+	zeros(&f, 100);
+	p = parse(&f);
+	EXPECT(p, 0x86dd, 6, 6, 443, 50001, 0);
 
 	/* jumbogram: payload length 0, HBH with the jumbo option, then TCP */
 	eth(&f, MAC_UC, 0x86dd);

@@ -1,7 +1,7 @@
 /*
  * Proves the flow-log plugin counts every packet exactly once: exported flow
  * records + reported loss == accounted, per key against a reference model
- * (a plain map in this file), under eviction, ring overflow, aging with a
+ * (a plain map, flowlog_model.c), under eviction, ring overflow, aging with a
  * test clock, TCP close and config changes under traffic.
  *
  * Frames are real Ethernet frames written into mbufs from a small mempool
@@ -16,423 +16,12 @@
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_mbuf.h>
+#include <rte_memzone.h>
 #include <rte_ring.h>
 
-#include "flowlog.h"
-#include "fl_cache_internal.h"
+#include "flowlog_model.h"
 
-static int failures;
-
-#define CHECK(cond, ...)                                                             \
-	do {                                                                         \
-		if (!(cond)) {                                                       \
-			fprintf(stderr, "%s:%d: FAIL %s: ", __FILE__, __LINE__, #cond); \
-			fprintf(stderr, __VA_ARGS__);                                \
-			fputc('\n', stderr);                                         \
-			failures++;                                                  \
-		}                                                                    \
-	} while (0)
-
-#define NS 1000000000ull
-#define BURST 32
-
-static struct rte_mempool *pool;
-
-/* ---------------------------------------------------------------- rng */
-static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
-static uint64_t rnd(void)
-{
-	uint64_t x = rng_state;
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	return rng_state = x;
-}
-
-/* ----------------------------------------------------------- flows */
-enum fkind { F_V4, F_V6, F_NONIP };
-
-/** One generated flow: everything that makes its key. */
-struct gflow {
-	uint8_t kind, proto, dir, verdict, layer, l2;
-	uint16_t sport, dport, ethertype;
-	uint32_t eni, rule_id;
-	uint8_t src[16], dst[16];
-};
-
-static void gflow_make(struct gflow *f, uint32_t i, uint32_t n_enis)
-{
-	static const uint8_t protos[] = { 6, 17, 1, 6, 17, 6 };
-	static const uint16_t nonip[] = { 0x0806, 0x88cc, 0x9000, 0x88b5 };
-	uint64_t r = rnd();
-
-	memset(f, 0, sizeof(*f));
-	f->kind = i % 10 < 6 ? F_V4 : i % 10 < 9 ? F_V6 : F_NONIP;
-	f->eni = (uint32_t)(r % n_enis);
-	f->dir = (r >> 8) & 1;
-	f->verdict = ((r >> 9) & 3) == 0; /* a quarter rejected */
-	f->layer = f->verdict ? 1 + ((r >> 11) & 1) : 0;
-	f->rule_id = f->verdict ? (uint32_t)(r >> 12) % 5 + 1 : 0;
-	f->l2 = 0;
-	if (f->kind == F_NONIP) {
-		f->ethertype = nonip[(r >> 16) % 4];
-		f->l2 = (r >> 20) % 3;
-		/* few distinct non-IP keys: many generated "flows" share one */
-		return;
-	}
-	f->proto = protos[(r >> 16) % 6];
-	if (f->kind == F_V4) {
-		f->ethertype = 0x0800;
-		f->src[0] = 10;
-		memcpy(f->src + 1, &i, 3);
-		f->dst[0] = 192;
-		f->dst[1] = 168;
-		f->dst[2] = (uint8_t)(r >> 24);
-		f->dst[3] = (uint8_t)(r >> 32);
-		if (f->proto == 1)
-			f->l2 = ((r >> 40) & 7) == 0 ? 2 : 0; /* some multicast */
-	} else {
-		f->ethertype = 0x86dd;
-		f->src[0] = 0x20;
-		f->src[1] = 0x01;
-		memcpy(f->src + 8, &i, 4);
-		f->dst[0] = 0xfd;
-		memcpy(f->dst + 4, &r, 8);
-		if (f->proto == 1)
-			f->proto = 58;
-	}
-	if (f->proto == 1 || f->proto == 58) {
-		f->sport = (uint16_t)((r >> 44) % 16); /* type */
-		f->dport = (uint16_t)((r >> 50) % 4);  /* code */
-	} else {
-		f->sport = (uint16_t)(1024 + (r >> 44) % 60000);
-		f->dport = (uint16_t)((r >> 50) % 1024);
-	}
-}
-
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-/** Write flow f as a frame of len bytes (>= 64) with TCP flags fl into m. */
-static void frame_build(struct rte_mbuf *m, const struct gflow *f, uint16_t len, uint8_t fl)
-{
-	uint8_t *d;
-
-	rte_pktmbuf_reset(m);
-	d = (uint8_t *)rte_pktmbuf_append(m, len);
-	memset(d, 0, RTE_MIN(len, (uint16_t)128));
-	static const uint8_t dmac[3][6] = { { 0x02, 0, 0, 0, 0, 1 },
-					    { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff },
-					    { 0x01, 0x00, 0x5e, 0, 0, 1 } };
-	memcpy(d, dmac[f->l2], 6);
-	d[6] = 0x02;
-	d[11] = 2;
-	put16(d + 12, f->ethertype);
-	uint8_t *l3 = d + 14, *l4;
-	if (f->kind == F_NONIP)
-		return;
-	if (f->kind == F_V4) {
-		l3[0] = 0x45;
-		put16(l3 + 2, (uint16_t)(len - 14));
-		l3[8] = 64;
-		l3[9] = f->proto;
-		memcpy(l3 + 12, f->src, 4);
-		memcpy(l3 + 16, f->dst, 4);
-		l4 = l3 + 20;
-	} else {
-		l3[0] = 0x60;
-		put16(l3 + 4, (uint16_t)(len - 54));
-		l3[6] = f->proto;
-		l3[7] = 64;
-		memcpy(l3 + 8, f->src, 16);
-		memcpy(l3 + 24, f->dst, 16);
-		l4 = l3 + 40;
-	}
-	if (f->proto == 1 || f->proto == 58) {
-		l4[0] = (uint8_t)f->sport;
-		l4[1] = (uint8_t)f->dport;
-	} else {
-		put16(l4, f->sport);
-		put16(l4 + 2, f->dport);
-		if (f->proto == 6) {
-			l4[12] = 0x50;
-			l4[13] = fl;
-		} else {
-			put16(l4 + 4, (uint16_t)(len - (l4 - d)));
-		}
-	}
-}
-
-/* ----------------------------------------------------------- model map */
-/** The model's key: a record's key fields plus its sampling rate. */
-struct mkey {
-	uint8_t src[16], dst[16];
-	uint32_t eni, rule_id, sample_n;
-	uint16_t sport, dport, ethertype;
-	uint8_t dir, verdict, layer, l2, ipv, proto;
-};
-
-struct mval {
-	struct mkey k;
-	uint8_t used;
-	uint64_t pkts, bytes;         /* model: accounted */
-	uint64_t exp_pkts, exp_bytes; /* plugin: exported in flow records */
-};
-
-#define MAP_SLOTS (1u << 19)
-static struct mval *map;
-
-static uint64_t mkey_hash(const struct mkey *k)
-{
-	const uint8_t *p = (const uint8_t *)k;
-	uint64_t h = 1469598103934665603ull;
-	for (size_t i = 0; i < sizeof(*k); i++)
-		h = (h ^ p[i]) * 1099511628211ull;
-	return h;
-}
-
-static struct mval *map_get(const struct mkey *k)
-{
-	uint64_t i = mkey_hash(k) & (MAP_SLOTS - 1);
-	for (;; i = (i + 1) & (MAP_SLOTS - 1)) {
-		if (!map[i].used) {
-			map[i].used = 1;
-			map[i].k = *k;
-			return &map[i];
-		}
-		if (memcmp(&map[i].k, k, sizeof(*k)) == 0)
-			return &map[i];
-	}
-}
-
-static void mkey_of_flow(struct mkey *k, const struct gflow *f, uint32_t n)
-{
-	memset(k, 0, sizeof(*k));
-	k->eni = f->eni;
-	k->rule_id = f->rule_id;
-	k->sample_n = n;
-	k->dir = f->dir;
-	k->verdict = f->verdict;
-	k->layer = f->layer;
-	k->l2 = f->l2;
-	k->ethertype = f->ethertype;
-	if (f->kind == F_NONIP)
-		return;
-	k->ipv = f->kind == F_V4 ? 4 : 6;
-	k->proto = f->proto;
-	memcpy(k->src, f->src, 16);
-	memcpy(k->dst, f->dst, 16);
-	k->sport = f->sport;
-	k->dport = f->dport;
-}
-
-static void mkey_of_rec(struct mkey *k, const struct rec_flow *r)
-{
-	memset(k, 0, sizeof(*k));
-	k->eni = r->eni;
-	k->rule_id = r->rule_id;
-	k->sample_n = r->sample_1_in_n;
-	k->dir = r->direction;
-	k->verdict = r->verdict;
-	k->layer = r->layer;
-	k->l2 = r->l2_class;
-	k->ethertype = r->ethertype;
-	k->ipv = r->ip_version;
-	k->proto = r->protocol;
-	memcpy(k->src, r->src_addr, 16);
-	memcpy(k->dst, r->dst_addr, 16);
-	k->sport = r->src_port;
-	k->dport = r->dst_port;
-}
-
-/** The plugin's flow hash of f, for the model's sampling decision. */
-static uint32_t plugin_hash(const struct gflow *f)
-{
-	struct fl_parsed p;
-	struct fl_pkt_meta m = { .eni = f->eni, .direction = f->dir, .verdict = f->verdict,
-				 .layer = f->layer, .rule_id = f->rule_id };
-	struct fl_lkey lk;
-
-	memset(&p, 0, sizeof(p));
-	p.ip_version = f->kind == F_V4 ? 4 : f->kind == F_V6 ? 6 : 0;
-	memcpy(p.src, f->src, 16);
-	memcpy(p.dst, f->dst, 16);
-	p.sport = f->kind == F_NONIP ? 0 : f->sport;
-	p.dport = f->kind == F_NONIP ? 0 : f->dport;
-	p.ethertype = f->ethertype;
-	p.proto = f->proto;
-	p.l2_class = f->l2;
-	fl_key_build(&lk, &p, &m);
-	return lk.k.hash;
-}
-
-/* ----------------------------------------------------------- harness */
-struct totals {
-	uint64_t exp_pkts[EFL_MAX_ENIS], exp_bytes[EFL_MAX_ENIS];
-	uint64_t loss_pkts[EFL_MAX_ENIS], loss_bytes[EFL_MAX_ENIS], loss_recs[EFL_MAX_ENIS];
-	uint64_t records, loss_records, by_reason[32];
-};
-static struct totals tot;
-
-/** Dequeue up to max records from the ring into the map and totals. */
-static unsigned drain(struct rte_ring *r, unsigned max)
-{
-	struct rec_flow recs[64];
-	unsigned got = 0, n;
-	char msg[128];
-
-	while (got < max &&
-	       (n = rte_ring_sc_dequeue_burst_elem(r, recs, sizeof(recs[0]),
-						   RTE_MIN(64u, max - got), NULL)) > 0) {
-		for (unsigned i = 0; i < n; i++) {
-			const struct rec_flow *x = &recs[i];
-			CHECK(rec_validate(x, msg, sizeof(msg)) == 0, "bad record: %s", msg);
-			if (x->kind == REC_KIND_LOSS) {
-				CHECK(x->end_reason == REC_END_LOSS_RING, "loss reason %u", x->end_reason);
-				tot.loss_pkts[x->eni] += x->packets;
-				tot.loss_bytes[x->eni] += x->bytes;
-				tot.loss_recs[x->eni] += x->lost_records;
-				tot.loss_records++;
-				continue;
-			}
-			struct mkey k;
-			mkey_of_rec(&k, x);
-			struct mval *v = map_get(&k);
-			v->exp_pkts += x->packets;
-			v->exp_bytes += x->bytes;
-			tot.exp_pkts[x->eni] += x->packets;
-			tot.exp_bytes[x->eni] += x->bytes;
-			tot.records++;
-			tot.by_reason[x->end_reason & 31]++;
-		}
-		got += n;
-	}
-	return got;
-}
-
-static void cfg_set(struct fl_dp *dp, uint32_t eni, int enabled, int type, uint32_t n, int agg)
-{
-	struct efl_eni_cfg c = { .enabled = (uint8_t)enabled, .traffic_type = (uint8_t)type,
-				 .agg_interval_s = (uint16_t)agg, .sample_1_in_n = n };
-	efl_cfg_write(fl_dp_shm_cfg(dp), eni, &c);
-}
-
-static struct fl_dp *make_dp(const char *inst, uint32_t n_enis, uint32_t flows, uint32_t ring)
-{
-	struct fl_dp_params p = { .instance = inst, .n_workers = 1, .n_enis = n_enis,
-				  .flows_per_worker = flows, .ring_size = ring,
-				  .socket_id = SOCKET_ID_ANY };
-	struct fl_dp *dp = fl_dp_create(&p);
-	if (dp == NULL) {
-		fprintf(stderr, "fl_dp_create(%s): %s\n", inst, rte_strerror(rte_errno));
-		exit(1);
-	}
-	return dp;
-}
-
-static void reset_model(void)
-{
-	memset(map, 0, sizeof(*map) * MAP_SLOTS);
-	memset(&tot, 0, sizeof(tot));
-}
-
-/* ------------------------------------------------- conservation run */
-#define N_FLOWS 100000
-#define N_PKTS 1000000
-#define N_ENIS 8
-
-static struct gflow *flows;
-
-/** Send one burst of flow indexes idx[] at time now; the model follows. */
-static void send_burst(struct fl_worker *w, const uint32_t *idx, unsigned n, uint64_t now,
-		       const uint32_t *model_n /* per ENI sample N, 0 = disabled */,
-		       const uint8_t *model_type)
-{
-	struct rte_mbuf *m[BURST];
-	struct fl_pkt_meta meta[BURST];
-
-	if (rte_pktmbuf_alloc_bulk(pool, m, n) != 0) {
-		fprintf(stderr, "mbuf alloc failed\n");
-		exit(1);
-	}
-	for (unsigned i = 0; i < n; i++) {
-		const struct gflow *f = &flows[idx[i]];
-		/* v6 frames long enough for the L4 header: a cut one is another key */
-		uint16_t len = (uint16_t)((f->kind == F_V6 ? 78 : 64) + rnd() % 1400);
-		uint64_t r = rnd();
-		uint8_t tfl = (r & 1023) == 0 ? 0x04 : (r & 1023) < 8 ? 0x11 : 0x10;
-		frame_build(m[i], f, len, tfl);
-		meta[i] = (struct fl_pkt_meta){ .eni = f->eni, .direction = f->dir,
-						.verdict = f->verdict, .layer = f->layer,
-						.rule_id = f->rule_id };
-		uint32_t sn = model_n[f->eni];
-		uint8_t ty = model_type[f->eni];
-		bool type_ok = ty == EFL_TRAFFIC_ALL || (ty == EFL_TRAFFIC_ACCEPT && !f->verdict) ||
-			       (ty == EFL_TRAFFIC_REJECT && f->verdict);
-		if (sn != 0 && type_ok && fl_sample_keep(plugin_hash(f), sn)) {
-			struct mkey k;
-			mkey_of_flow(&k, f, sn);
-			struct mval *v = map_get(&k);
-			v->pkts++;
-			v->bytes += len;
-		}
-	}
-	CHECK(fl_dp_account_burst(w, m, meta, (uint16_t)n, now) == n, "burst count");
-	rte_pktmbuf_free_bulk(m, n);
-}
-
-/** Flush, drain everything (loss records included) and compare with the model. */
-static void finish_and_compare(struct fl_dp *dp, struct fl_worker *w, uint64_t now, bool exact,
-			       const char *name)
-{
-	struct rte_ring *ring = w->ring;
-
-	fl_dp_flush(w, now);
-	for (int i = 0; i < 1000 && (w->n_loss > 0 || rte_ring_count(ring) > 0); i++) {
-		drain(ring, ~0u);
-		fl_dp_poll(w, now);
-	}
-	drain(ring, ~0u);
-	CHECK(w->n_loss == 0, "%s: pending loss left %u", name, w->n_loss);
-	CHECK(w->cache.n_live == 0, "%s: %u live flows after flush", name, w->cache.n_live);
-
-	uint64_t model_pk[EFL_MAX_ENIS] = { 0 }, model_by[EFL_MAX_ENIS] = { 0 };
-	unsigned bad = 0;
-	for (uint32_t i = 0; i < MAP_SLOTS; i++) {
-		struct mval *v = &map[i];
-		if (!v->used)
-			continue;
-		model_pk[v->k.eni] += v->pkts;
-		model_by[v->k.eni] += v->bytes;
-		bool ok = exact ? v->exp_pkts == v->pkts && v->exp_bytes == v->bytes
-				: v->exp_pkts <= v->pkts && v->exp_bytes <= v->bytes;
-		if (!ok && bad++ < 5)
-			CHECK(ok, "%s: key eni %u ipv %u proto %u sport %u n %u: exported %lu/%lu, "
-				  "model %lu/%lu", name, v->k.eni, v->k.ipv, v->k.proto, v->k.sport,
-			      v->k.sample_n, v->exp_pkts, v->exp_bytes, v->pkts, v->bytes);
-	}
-	CHECK(bad == 0, "%s: %u keys differ from the model", name, bad);
-	struct efl_shm_stats *st = fl_dp_shm_stats(dp);
-	for (uint32_t e = 0; e < N_ENIS; e++) {
-		struct efl_eni_stats *es = efl_stats_eni(st, 0, e);
-		CHECK(es->packets_accounted == model_pk[e] && es->bytes_accounted == model_by[e],
-		      "%s: eni %u accounted %lu/%lu, model %lu/%lu", name, e, es->packets_accounted,
-		      es->bytes_accounted, model_pk[e], model_by[e]);
-		CHECK(tot.exp_pkts[e] + es->lost_packets == model_pk[e] &&
-			      tot.exp_bytes[e] + es->lost_bytes == model_by[e],
-		      "%s: eni %u exported %lu + lost %lu != accounted %lu (bytes %lu + %lu != %lu)",
-		      name, e, tot.exp_pkts[e], es->lost_packets, model_pk[e], tot.exp_bytes[e],
-		      es->lost_bytes, model_by[e]);
-		CHECK(tot.loss_pkts[e] == es->lost_packets && tot.loss_bytes[e] == es->lost_bytes &&
-			      tot.loss_recs[e] == es->lost_records,
-		      "%s: eni %u loss records say %lu pkts %lu bytes %lu recs, counters %lu %lu %lu",
-		      name, e, tot.loss_pkts[e], tot.loss_bytes[e], tot.loss_recs[e],
-		      es->lost_packets, es->lost_bytes, es->lost_records);
-	}
-}
+int failures;
 
 /**
  * 1M packets over 100K flows into a 16K-flow cache. ring_size/drain_every
@@ -489,47 +78,6 @@ static void run_conservation(const char *inst, uint32_t ring_size, unsigned drai
 		CHECK(ls->ring_full_records > 1000 && ls->loss_records_exported > 0,
 		      "%s: ring overflow not exercised (%lu)", inst, ls->ring_full_records);
 	fl_dp_destroy(dp);
-}
-
-/* ------------------------------------------------- timeouts, close */
-static unsigned drain_recs(struct rte_ring *r, struct rec_flow *out, unsigned max)
-{
-	return rte_ring_sc_dequeue_burst_elem(r, out, sizeof(*out), max, NULL);
-}
-
-static void send_one(struct fl_worker *w, const struct gflow *f, uint16_t len, uint8_t tfl,
-		     uint64_t now)
-{
-	struct rte_mbuf *m = rte_pktmbuf_alloc(pool);
-	struct fl_pkt_meta meta = { .eni = f->eni, .direction = f->dir, .verdict = f->verdict,
-				    .layer = f->layer, .rule_id = f->rule_id };
-	frame_build(m, f, len, tfl);
-	fl_dp_account_burst(w, &m, &meta, 1, now);
-	rte_pktmbuf_free(m);
-}
-
-/* Poll often enough at one instant to spend the sweep credit the clock
- * step gave (a step of FL_SWEEP_PERIOD_NS or more covers the whole table). */
-static unsigned poll_all(struct fl_worker *w, uint64_t now)
-{
-	unsigned n = 0;
-	for (int i = 0; i < 8; i++)
-		n += fl_dp_poll(w, now);
-	return n;
-}
-
-static void tcp_flow(struct gflow *f, uint32_t i)
-{
-	memset(f, 0, sizeof(*f));
-	f->kind = F_V4;
-	f->proto = 6;
-	f->ethertype = 0x0800;
-	f->src[0] = 10;
-	f->src[3] = (uint8_t)i;
-	f->dst[0] = 10;
-	f->dst[3] = 200;
-	f->sport = (uint16_t)(40000 + i);
-	f->dport = 443;
 }
 
 /** Idle timeout, active interval, FIN and RST close, driven by a test clock. */
@@ -602,6 +150,47 @@ static void test_timeouts(void)
 	n = drain_recs(w->ring, r, 16);
 	CHECK(n == 1 && r[0].end_reason == REC_END_TCP_CLOSE && r[0].packets == 2,
 	      "RST: n %u reason %u pkts %lu", n, r[0].end_reason, r[0].packets);
+
+	/* IP fragments: the first keeps the ports, a later one is keyed with
+	 * ports zeroed; both count in the record's fragments */
+	uint64_t t4 = t3 + 3 * NS;
+	struct gflow u;
+	memset(&u, 0, sizeof(u));
+	u.kind = F_V4;
+	u.proto = 17;
+	u.ethertype = 0x0800;
+	u.src[0] = 10;
+	u.src[3] = 77;
+	u.dst[0] = 10;
+	u.dst[3] = 78;
+	u.sport = 5000;
+	u.dport = 6000;
+	struct rte_mbuf *fm[3];
+	struct fl_pkt_meta fmeta[3];
+	CHECK(rte_pktmbuf_alloc_bulk(pool, fm, 3) == 0, "alloc");
+	for (int i = 0; i < 3; i++) {
+		frame_build(fm[i], &u, 200, 0);
+		uint8_t *ip = rte_pktmbuf_mtod(fm[i], uint8_t *) + 14;
+		ip[6] = i == 0 ? 0x20 : 0x00;         /* MF on the first */
+		ip[7] = i == 0 ? 0 : (uint8_t)(22 * i); /* offset in 8-byte units */
+		fmeta[i] = (struct fl_pkt_meta){ .eni = 0 };
+	}
+	fl_dp_account_burst(w, fm, fmeta, 3, t4);
+	rte_pktmbuf_free_bulk(fm, 3);
+	CHECK(fl_dp_flush(w, t4) == 0, "flush lost records");
+	n = drain_recs(w->ring, r, 16);
+	unsigned with_ports = 0, without = 0;
+	for (unsigned i = 0; i < n; i++) {
+		if (r[i].src_port == 5000 && r[i].dst_port == 6000 && r[i].packets == 1 &&
+		    r[i].fragments == 1)
+			with_ports++;
+		if (r[i].src_port == 0 && r[i].dst_port == 0 && r[i].packets == 2 &&
+		    r[i].fragments == 2 && r[i].protocol == 17)
+			without++;
+	}
+	CHECK(n == 2 && with_ports == 1 && without == 1,
+	      "fragments: %u records, %u first-fragment, %u later-fragment records", n,
+	      with_ports, without);
 
 	/* shutdown flush */
 	tcp_flow(&f, 5);
@@ -730,6 +319,102 @@ static void test_config_changes(void)
 	fl_dp_destroy(dp);
 }
 
+/** The shared header, rings and per-worker counters are where eniflowd looks for them. */
+static void test_shm_layout(void)
+{
+	struct fl_dp_params p = { .instance = "tfl_shm", .n_workers = 2, .n_enis = 3,
+				  .flows_per_worker = 64, .ring_size = 256,
+				  .socket_id = SOCKET_ID_ANY };
+	struct fl_dp *dp = fl_dp_create(&p);
+	CHECK(dp != NULL, "create: %s", rte_strerror(rte_errno));
+	if (dp == NULL)
+		return;
+	struct efl_shm_header *h = fl_dp_shm_header(dp);
+	CHECK(h->magic == EFL_SHM_MAGIC && h->layout_version == EFL_SHM_LAYOUT_VERSION &&
+		      h->n_workers == 2 && h->n_enis == 3 && h->ring_size == 256 &&
+		      h->pid == (uint64_t)getpid() && h->start_ns > 0,
+	      "header: magic %lx version %u workers %u enis %u ring %u pid %lu", h->magic,
+	      h->layout_version, h->n_workers, h->n_enis, h->ring_size, h->pid);
+	char name[64];
+	for (unsigned i = 0; i < 2; i++) {
+		snprintf(name, sizeof(name), EFL_RING_EXPORT, "tfl_shm", i);
+		struct rte_ring *r = rte_ring_lookup(name);
+		CHECK(r != NULL && r == fl_dp_worker(dp, i)->ring && rte_ring_get_size(r) == 256,
+		      "ring %s not found by name", name);
+	}
+	snprintf(name, sizeof(name), EFL_MZ_CFG, "tfl_shm");
+	CHECK(rte_memzone_lookup(name) != NULL, "memzone %s missing", name);
+	CHECK(fl_dp_worker(dp, 2) == NULL, "worker 2 of 2 exists");
+
+	/* worker 1's packets land in worker 1's counters only; ENI 2 disabled */
+	struct fl_worker *w1 = fl_dp_worker(dp, 1);
+	struct gflow f;
+	tcp_flow(&f, 7);
+	f.eni = 1;
+	cfg_set(dp, 1, 1, EFL_TRAFFIC_ALL, 1, 60);
+	fl_dp_poll(w1, 10 * NS);
+	send_one(w1, &f, 90, 0x10, 10 * NS);
+	f.eni = 2;
+	send_one(w1, &f, 90, 0x10, 10 * NS);
+	f.eni = 9; /* beyond n_enis: a host bug, seen but nowhere else */
+	send_one(w1, &f, 90, 0x10, 10 * NS);
+	struct efl_shm_stats *st = fl_dp_shm_stats(dp);
+	CHECK(st->lcore[1].packets_seen == 3 && st->lcore[1].packets_accounted == 1 &&
+		      st->lcore[0].packets_seen == 0,
+	      "lcore stats: w1 seen %lu acc %lu, w0 seen %lu", st->lcore[1].packets_seen,
+	      st->lcore[1].packets_accounted, st->lcore[0].packets_seen);
+	CHECK(efl_stats_eni(st, 1, 1)->packets_accounted == 1 &&
+		      efl_stats_eni(st, 1, 2)->packets_seen == 1 &&
+		      efl_stats_eni(st, 1, 2)->packets_accounted == 0 &&
+		      efl_stats_eni(st, 0, 1)->packets_seen == 0,
+	      "eni stats in the wrong place");
+
+	/* a config slot caught mid-write keeps the old config until the next poll */
+	struct efl_shm_cfg *cfg = fl_dp_shm_cfg(dp);
+	struct efl_eni_cfg off = { .enabled = 0 };
+	cfg->slot[1].seq++; /* a writer is inside */
+	memcpy((void *)&cfg->slot[1].cfg, &off, sizeof(off));
+	__atomic_add_fetch(&cfg->generation, 1, __ATOMIC_RELEASE);
+	fl_dp_poll(w1, 11 * NS);
+	CHECK(w1->cfg[1].enabled == 1, "torn config applied");
+	cfg->slot[1].seq++; /* the writer leaves */
+	fl_dp_poll(w1, 12 * NS);
+	CHECK(w1->cfg[1].enabled == 0, "config not applied on the poll after the write ended");
+
+	/* a flow whose 32-bit packet count would wrap leaves at once (active) */
+	cfg_set(dp, 0, 1, EFL_TRAFFIC_ALL, 1, 60);
+	fl_dp_poll(w1, 13 * NS);
+	f.eni = 0;
+	send_one(w1, &f, 90, 0x10, 13 * NS);
+	struct fl_entry *big = NULL;
+	for (uint32_t i = 0; i < w1->cache.n_buckets * FL_WAYS; i++)
+		if (w1->cache.slots[i].k.hash != 0 && w1->cache.slots[i].k.eni == 0)
+			big = &w1->cache.slots[i];
+	CHECK(big != NULL, "flow not found in the cache");
+	if (big != NULL) {
+		struct rec_flow r[4];
+		drain_recs(w1->ring, r, 4);
+		big->packets = UINT32_MAX - 1;
+		send_one(w1, &f, 90, 0x10, 14 * NS);
+		unsigned n = drain_recs(w1->ring, r, 4);
+		CHECK(n == 1 && r[0].packets == UINT32_MAX && r[0].end_reason == REC_END_ACTIVE,
+		      "wrap guard: n %u pkts %lu reason %u", n, r[0].packets, r[0].end_reason);
+	}
+	fl_dp_destroy(dp);
+	fl_dp_destroy(NULL);
+
+	/* bad parameters: NULL and errno, no crash */
+	struct fl_dp_params bad = p;
+	bad.instance = "much_too_long_name";
+	CHECK(fl_dp_create(&bad) == NULL && rte_errno == EINVAL, "long instance accepted");
+	bad = p;
+	bad.ring_size = 100;
+	CHECK(fl_dp_create(&bad) == NULL && rte_errno == EINVAL, "ring 100 accepted");
+	bad = p;
+	bad.n_enis = EFL_MAX_ENIS + 1;
+	CHECK(fl_dp_create(&bad) == NULL && rte_errno == EINVAL, "n_enis too big accepted");
+}
+
 int main(int argc, char **argv)
 {
 	char prefix[64];
@@ -752,6 +437,7 @@ int main(int argc, char **argv)
 	for (uint32_t i = 0; i < N_FLOWS; i++)
 		gflow_make(&flows[i], i, N_ENIS);
 
+	test_shm_layout();
 	test_timeouts();
 	test_pressure_and_loss();
 	test_config_changes();
