@@ -6,7 +6,9 @@
  *
  * A net_pcap port (infinite_rx=1) replays the capture as an ENI; half of it
  * goes to a second ENI and half to the uplink, both net_null. The main
- * lcore drains the export rings as eniflowd would. Phases alternate
+ * lcore drains the export rings as eniflowd would. The flow cache has 4x
+ * FLOWS entries (about 1.5x FLOWS flows live: half the packets cross two
+ * ENIs). Phases alternate
  * off/on/off/on; the best of each is reported. Prints one JSON line.
  */
 #include <inttypes.h>
@@ -59,7 +61,7 @@ static struct sample phase(bool on, double seconds)
 
 static const char *config_json(const char *pcap, unsigned flows, char *buf, size_t cap)
 {
-	unsigned mbufs = flows + 65536, cache = flows * 2 < 65536 ? 65536 : flows * 2;
+	unsigned mbufs = flows + 65536, cache = flows * 4 < 65536 ? 65536 : flows * 4;
 	snprintf(buf, cap,
 		 "{\"mbufs\": %u, \"mbuf_data_room\": 128, \"flows_per_worker\": %u,"
 		 "\"ports\": ["
@@ -128,15 +130,17 @@ int main(int argc, char **argv)
 	}
 	struct vs_eni_totals t;
 	vs_eni_totals(g_sw, 0, &t);
+	const struct efl_lcore_stats *ls = &fl_dp_shm_stats(vs_switch_plugin(g_sw))->lcore[0];
 	vs_switch_stop(g_sw);
 	rte_eal_mp_wait_lcore();
 	printf("{\"bench\": \"vswitch\", \"flows\": %u, \"off_mpps\": %.3f, "
 	       "\"off_cycles_per_pkt\": %.1f, \"on_mpps\": %.3f, \"on_cycles_per_pkt\": %.1f, "
 	       "\"ratio_on_off\": %.3f, \"records_drained\": %" PRIu64 ", \"eni1_seen\": %" PRIu64
-	       ", \"eni1_accounted\": %" PRIu64 ", \"eni1_lost\": %" PRIu64 "}\n",
+	       ", \"eni1_accounted\": %" PRIu64 ", \"eni1_lost\": %" PRIu64
+	       ", \"flows_created\": %" PRIu64 ", \"flows_evicted\": %" PRIu64 "}\n",
 	       flows, best[0].mpps, best[0].cycles, best[1].mpps, best[1].cycles,
 	       best[1].mpps / best[0].mpps, g_drained, t.seen_packets, t.accounted_packets,
-	       t.lost_packets);
+	       t.lost_packets, ls->flows_created, ls->flows_evicted);
 	vs_switch_destroy(g_sw);
 	rte_eal_cleanup();
 	return 0;
