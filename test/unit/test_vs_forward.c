@@ -71,6 +71,11 @@ static struct rte_mbuf *frame(uint8_t dst_last, int proto, uint16_t dport, uint1
 		p[12] = 0x08, p[13] = 0x06;
 		return m;
 	}
+	if (proto < 0) { /* IPv6/UDP: the ACL has IPv4 rules only */
+		p[12] = 0x86, p[13] = 0xdd;
+		p[14] = 0x60, p[20] = 17;
+		return m;
+	}
 	p[12] = 0x08, p[13] = 0x00;
 	p[14] = 0x45, p[23] = (uint8_t)proto;
 	memcpy(p + 26, (uint8_t[]){10, 0, 0, 1, 10, 0, 0, 2}, 8);
@@ -163,6 +168,7 @@ int main(int argc, char **argv)
 	for (int i = 0; i < 4; i++)
 		inject(A, frame(0x99, 1, 0, 70));    /* unknown MAC: uplink */
 	inject(A, frame(0x0a, 1, 0, 64));            /* to itself: dropped after egress */
+	inject(A, frame(0x0b, -1, 0, 90));           /* IPv6: A's egress ACL default denies */
 	settle();
 	for (int i = 0; i < 6; i++)
 		inject(UP, frame(0x0c, 1, 0, 90));   /* uplink -> C, ICMP: allowed */
@@ -176,20 +182,22 @@ int main(int argc, char **argv)
 	CHECK(got[A] == 0 && got[B] == 8 && got[C] == 6 && got[UP] == 4,
 	      "sent out: a %u b %u c %u uplink %u, want 0 8 6 4", got[A], got[B], got[C], got[UP]);
 	static const struct {
-		uint64_t rx, tx, rej, seen;
-	} want[3] = {{15, 0, 0, 15}, {0, 8, 2, 10}, {0, 6, 1, 7}};
+		uint64_t rx, tx, rej, seen, fwd;
+	} want[3] = {{16, 0, 1, 16, 15}, {0, 8, 2, 10, 0}, {0, 6, 1, 7, 0}};
 	for (uint32_t e = 0; e < 3; e++) {
 		struct vs_eni_totals t;
 		vs_eni_totals(sw, e, &t);
 		CHECK(t.rx_packets == want[e].rx && t.tx_packets == want[e].tx &&
 		      t.rejected_packets == want[e].rej && t.seen_packets == want[e].seen &&
-		      t.accounted_packets == want[e].seen,
-		      "eni %u: rx %lu tx %lu rejected %lu seen %lu accounted %lu; want %lu %lu %lu %lu",
+		      t.accounted_packets == want[e].seen && t.forwarded_packets == want[e].fwd,
+		      "eni %u: rx %lu tx %lu rejected %lu seen %lu accounted %lu forwarded %lu; "
+		      "want %lu %lu %lu %lu (forwarded %lu)",
 		      e, (unsigned long)t.rx_packets, (unsigned long)t.tx_packets,
 		      (unsigned long)t.rejected_packets, (unsigned long)t.seen_packets,
-		      (unsigned long)t.accounted_packets, (unsigned long)want[e].rx,
+		      (unsigned long)t.accounted_packets, (unsigned long)t.forwarded_packets,
+		      (unsigned long)want[e].rx,
 		      (unsigned long)want[e].tx, (unsigned long)want[e].rej,
-		      (unsigned long)want[e].seen);
+		      (unsigned long)want[e].seen, (unsigned long)want[e].fwd);
 	}
 	struct vs_eni_totals tb;
 	vs_eni_totals(sw, 1, &tb);
