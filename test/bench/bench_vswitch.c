@@ -99,7 +99,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bench config: %s\n", err);
 		return 1;
 	}
-	snprintf(prefix, sizeof(prefix), "--file-prefix=bench_vs_%d", getpid());
+	/* One fixed prefix (benchmarks run one at a time): no dir left per run. */
+	snprintf(prefix, sizeof(prefix), "--file-prefix=bench_vswitch");
 	char *eal[32] = {argv[0], "--no-pci", "-l", "0,1", prefix, "--log-level=*:warning",
 			 "--in-memory", "-m", "2048"};
 	int n = 9;

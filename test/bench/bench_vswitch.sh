@@ -8,7 +8,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 BUILD=${1:-$HERE/../../build}
 SECS=${2:-3}
 WORK=$(mktemp -d /tmp/eniflow-bench-vs.XXXXXX)
-trap 'rm -rf "$WORK"' EXIT
+trap 'rm -rf "$WORK" /var/run/dpdk/bench_vswitch' EXIT
 for flows in 10000 1000000; do
 	python3 "$HERE/gen_flows_pcap.py" "$WORK/f$flows.pcap" "$flows"
 	"$BUILD/test/bench/bench_vswitch" "$WORK/f$flows.pcap" "$flows" "$SECS" 2>/dev/null ||
