@@ -25,6 +25,10 @@ static const struct verb verbs[] = {
 	{"cat", cli_cat, "print the records of segment files (JSON Lines, CSV, AWS text, raw)"},
 	{"verify", cli_verify, "check every checksum, record and the index of segment files"},
 	{"gen", cli_gen, "write sealed segments of realistic generated records"},
+	{"query", cli_query, "filter records, or group and aggregate them (docs/query.md)"},
+	{"top", cli_top, "top-N groups by bytes, packets or flows"},
+	{"detect", cli_detect, "run a named detection (hogs, storm, drops, scanners, ...)"},
+	{"export", cli_export, "send segment records to an IPFIX collector (UDP or TCP)"},
 };
 
 #define N_VERBS (sizeof(verbs) / sizeof(verbs[0]))

@@ -94,6 +94,10 @@ static void reject(struct vs_worker *w, const struct vs_check *c, const struct v
 	uint32_t i = (uint32_t)((key * 0x9e3779b97f4a7c15ULL) >> 56) & (VS_REJ_SLOTS - 1);
 	s->rejected_packets++;
 	s->rejected_bytes += m->pkt_len;
+	if (c->dir == VS_DIR_EGRESS) {
+		w->egress_rejected[c->eni][0]++;
+		w->egress_rejected[c->eni][1] += m->pkt_len;
+	}
 	for (uint32_t n = 0; n < VS_REJ_SLOTS; n++, i = (i + 1) & (VS_REJ_SLOTS - 1)) {
 		struct vs_rej_slot *r = &w->rej[i];
 		if (r->key == 0)

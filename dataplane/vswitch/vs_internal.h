@@ -42,6 +42,7 @@ struct vs_worker {
 	struct efl_eni_switch_stats *sw_stats; /* [EFL_MAX_ENIS] of this worker */
 	struct vs_worker_stats st;
 	uint64_t rej_overflow;  /* rejects that found the table full */
+	uint64_t egress_rejected[VS_MAX_PORTS][2]; /* per ENI: packets, bytes */
 	struct vs_rej_slot rej[VS_REJ_SLOTS];
 } __rte_cache_aligned;
 

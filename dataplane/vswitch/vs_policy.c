@@ -20,7 +20,7 @@
 #include <rte_malloc.h>
 
 #include "record.h"
-#include "vs_policy.h"
+#include "vs_policy_internal.h"
 
 /* Key layouts: the first field must be one byte, the others come in 4-byte groups. */
 struct vs_key4 {
@@ -288,14 +288,9 @@ static void classify_layer(const struct vs_policy *p, int layer, const struct vs
 		}
 }
 
-/* Connection-table hooks, in vs_conn.c. */
-bool vs_conn_lookup_reverse(struct vs_conn *ct, uint32_t eni, const struct vs_flow *f,
-			    uint64_t now_ns, uint32_t *rule_id);
-void vs_conn_open(struct vs_conn *ct, uint32_t eni, const struct vs_flow *f, uint32_t rule_id,
-		  uint64_t now_ns);
 
 static void sg_decide(const struct vs_policy *p, struct vs_conn *ct, const struct vs_check *c,
-		      uint32_t hit, struct vs_verdict *v, uint64_t now_ns)
+		      uint32_t hit, uint32_t hash, struct vs_verdict *v, uint64_t now_ns)
 {
 	const struct vs_ctx *ctx = &p->ctx[CTX_SG][c->flow->family == 6][c->dir];
 	uint32_t rule;
@@ -303,7 +298,7 @@ static void sg_decide(const struct vs_policy *p, struct vs_conn *ct, const struc
 	if (hit != 0) {
 		v->verdict = REC_VERDICT_ACCEPT;
 		v->rule_id = ctx->meta[hit - 1].rule_id;
-		vs_conn_open(ct, c->eni, c->flow, v->rule_id, now_ns);
+		vs_conn_open(ct, c->eni, c->flow, hash, v->rule_id, now_ns);
 	} else if (vs_conn_lookup_reverse(ct, c->eni, c->flow, now_ns, &rule)) {
 		v->verdict = REC_VERDICT_ACCEPT;
 		v->rule_id = rule;
@@ -316,11 +311,13 @@ static void sg_decide(const struct vs_policy *p, struct vs_conn *ct, const struc
 void vs_policy_check(const struct vs_policy *p, struct vs_conn *ct, const struct vs_check *c,
 		     uint16_t n, struct vs_verdict *out, uint64_t now_ns)
 {
-	uint32_t acl_res[VS_CHECK_BURST], sg_res[VS_CHECK_BURST];
+	uint32_t acl_res[VS_CHECK_BURST], sg_res[VS_CHECK_BURST], hash[VS_CHECK_BURST];
 	bool want[VS_CHECK_BURST] = {false};
 
 	for (uint16_t i = 0; i < n; i++) {
 		want[i] = c[i].flow->family != 0 && p->cfg->enis[c[i].eni].acl >= 0;
+		if (c[i].flow->family != 0)
+			hash[i] = vs_conn_prefetch(ct, c[i].eni, c[i].flow);
 		out[i] = (struct vs_verdict){.verdict = REC_VERDICT_ACCEPT, .layer = REC_LAYER_NONE};
 	}
 	classify_layer(p, CTX_ACL, c, n, want, acl_res);
@@ -340,7 +337,7 @@ void vs_policy_check(const struct vs_policy *p, struct vs_conn *ct, const struct
 	classify_layer(p, CTX_SG, c, n, want, sg_res);
 	for (uint16_t i = 0; i < n; i++)
 		if (want[i])
-			sg_decide(p, ct, &c[i], sg_res[i], &out[i], now_ns);
+			sg_decide(p, ct, &c[i], sg_res[i], hash[i], &out[i], now_ns);
 }
 
 void vs_flow_parse(const uint8_t *b, uint32_t len, struct vs_flow *f)

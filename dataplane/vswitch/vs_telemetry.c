@@ -20,7 +20,15 @@ static struct vs_switch *g_sw;
 void vs_eni_totals(struct vs_switch *sw, uint32_t eni, struct vs_eni_totals *t)
 {
 	struct efl_shm_stats *st = sw->stats;
+	uint64_t rej_p = 0, rej_b = 0;
 	memset(t, 0, sizeof(*t));
+	/* Egress rejects first: a worker counts rx before it rejects, so rx read
+	 * after them is never behind them and forwarded never goes negative. */
+	for (uint32_t w = 0; w < sw->n_workers && eni < VS_MAX_PORTS; w++) {
+		rej_p += sw->workers[w]->egress_rejected[eni][0];
+		rej_b += sw->workers[w]->egress_rejected[eni][1];
+	}
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
 	for (uint32_t w = 0; w < sw->n_workers; w++) {
 		const volatile struct efl_eni_switch_stats *s = efl_stats_sw(st, sw->n_workers, w, eni);
 		const volatile struct efl_eni_stats *f = efl_stats_eni(st, w, eni);
@@ -36,6 +44,8 @@ void vs_eni_totals(struct vs_switch *sw, uint32_t eni, struct vs_eni_totals *t)
 		t->accounted_bytes += f->bytes_accounted;
 		t->lost_packets += f->lost_packets;
 	}
+	t->forwarded_packets = t->rx_packets - rej_p;
+	t->forwarded_bytes = t->rx_bytes - rej_b;
 }
 
 /* Counter names and their place in struct vs_eni_totals, in one table. */
@@ -44,7 +54,8 @@ static const struct {
 	size_t off;
 } counters[] = {
 #define C(f) {#f, offsetof(struct vs_eni_totals, f)}
-	C(rx_packets), C(rx_bytes), C(tx_packets), C(tx_bytes),
+	C(rx_packets), C(rx_bytes), C(forwarded_packets), C(forwarded_bytes),
+	C(tx_packets), C(tx_bytes),
 	C(rejected_packets), C(rejected_bytes), C(seen_packets), C(seen_bytes),
 	C(accounted_packets), C(accounted_bytes), C(lost_packets),
 #undef C

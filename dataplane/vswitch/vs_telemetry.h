@@ -18,8 +18,9 @@ int vs_telemetry_register(struct vs_switch *sw);
 
 /** Per-ENI counters summed over workers (also used by the benchmark). */
 struct vs_eni_totals {
-	uint64_t rx_packets, rx_bytes;
-	uint64_t tx_packets, tx_bytes;
+	uint64_t rx_packets, rx_bytes;             /**< sent by the VM, received by the switch */
+	uint64_t forwarded_packets, forwarded_bytes; /**< rx that passed the egress checks */
+	uint64_t tx_packets, tx_bytes;             /**< delivered to the VM */
 	uint64_t rejected_packets, rejected_bytes;
 	uint64_t seen_packets, seen_bytes;         /**< handed to the plugin */
 	uint64_t accounted_packets, accounted_bytes; /**< counted into a flow */

@@ -128,6 +128,7 @@ done
 for i in 1 2 3; do
 	wait_for 10 grep -q "Capturing on" "$WORK/tshark$i.log" || die "tshark on tap $i did not start"
 done
+sleep 1 # "Capturing on" comes a little before the capture is live
 
 # traffic: ping both ways, HTTP vm1 -> vm3, blocked connections
 topo_exec 1 ping -c 4 -i 0.2 -W 1 10.0.1.11 >/dev/null || die "ping vm1 -> vm2"

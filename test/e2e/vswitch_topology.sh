@@ -81,6 +81,9 @@ for i in range(3):
     for kk, sk in pairs:
         if k[kk] != s[sk]:
             bad.append(f"{ids[i]}: kernel {kk} +{k[kk]} but switch {sk} +{s[sk]}")
+    # Nothing was rejected on its way out of a VM: all it sent was forwarded.
+    if s["forwarded_bytes"] != s["rx_bytes"] or s["forwarded_packets"] != s["rx_packets"]:
+        bad.append(f"{ids[i]}: forwarded {s['forwarded_packets']}/{s['forwarded_bytes']}B != rx")
     if s["tx_packets"] == 0:
         bad.append(f"{ids[i]}: nothing forwarded to it")
     # Every packet crossing this ENI went to the plugin, and was accounted

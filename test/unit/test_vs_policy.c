@@ -117,6 +117,33 @@ static void test_stateful(struct vs_policy *p, struct vs_conn *ct)
 	EXPECT(one(p, ct, 0, IN, r6, t), ACC, SG, 202, "v6 icmp reply");
 }
 
+/* A full table gives up its least recently used connection, and only it. */
+static void test_conn_lru(struct vs_policy *p)
+{
+	struct vs_conn *ct = vs_conn_create("t_lru", 4, 100 * NS, SOCKET_ID_ANY); /* one bucket */
+	char dst[32];
+	for (int i = 0; i < 5; i++) {
+		snprintf(dst, sizeof(dst), "10.9.0.%d", i + 1);
+		EXPECT(one(p, ct, 0, EG, flow("10.0.1.10", dst, 6, 1000, 9999), (uint64_t)(i + 1) * NS),
+		       ACC, SG, 201, "open");
+		if (i == 1) /* refresh the first: the second becomes the oldest */
+			EXPECT(one(p, ct, 0, IN, flow("10.9.0.1", "10.0.1.10", 6, 9999, 1000), 3 * NS),
+			       ACC, SG, 201, "refresh first");
+	}
+	CHECK(vs_conn_count(ct, 6 * NS) == 4, "live connections %u, want 4", vs_conn_count(ct, 6 * NS));
+	EXPECT(one(p, ct, 0, IN, flow("10.9.0.2", "10.0.1.10", 6, 9999, 1000), 6 * NS), REJ, SG, 0,
+	       "least recently used was evicted");
+	for (int i = 0; i < 5; i++) {
+		if (i == 1)
+			continue;
+		snprintf(dst, sizeof(dst), "10.9.0.%d", i + 1);
+		EXPECT(one(p, ct, 0, IN, flow(dst, "10.0.1.10", 6, 9999, 1000), 6 * NS), ACC, SG, 201,
+		       "others kept");
+	}
+	CHECK(vs_conn_count(ct, 200 * NS) == 0, "all idle after 100 s: %u", vs_conn_count(ct, 200 * NS));
+	vs_conn_destroy(ct);
+}
+
 /* ACL order and default deny need their own config: patch the example. */
 static void test_acl_order(const char *base)
 {
@@ -307,6 +334,7 @@ int main(int argc, char **argv)
 	test_rules(p, ct);
 	test_stateful(p, ct);
 	test_acl_order(base);
+	test_conn_lru(p);
 	test_model(cfg, p);
 	vs_conn_destroy(ct);
 	vs_policy_destroy(p);
