@@ -202,6 +202,66 @@ static void test_timeouts(void)
 	fl_dp_destroy(dp);
 }
 
+/**
+ * Wall-clock steps back (NTP): every record stays valid (last >= first),
+ * counts stay exact, and aging still happens after the step.
+ */
+static void test_clock_steps_back(void)
+{
+	struct fl_dp *dp = make_dp("tfl_clk", 2, 1024, 1024);
+	struct fl_worker *w = fl_dp_worker(dp, 0);
+	struct rec_flow r[16];
+	struct gflow f, g;
+	char msg[160];
+	uint64_t t0 = 5000 * NS;
+	unsigned n;
+
+	cfg_set(dp, 0, 1, EFL_TRAFFIC_ALL, 1, 60);
+	fl_dp_poll(w, t0);
+	/* a small step back (2 s) in the middle of a flow is clamped */
+	tcp_flow(&f, 11);
+	send_one(w, &f, 100, 0x10, t0);
+	send_one(w, &f, 100, 0x10, t0 - 2 * NS);
+	poll_all(w, t0 - 2 * NS);
+	/* the flow is idle 15 s after its last packet on the clamped clock */
+	poll_all(w, t0 + 16 * NS);
+	n = drain_recs(w->ring, r, 16);
+	CHECK(n == 1 && r[0].packets == 2 && r[0].end_reason == REC_END_IDLE &&
+		      r[0].last_ns >= r[0].first_ns && rec_validate(&r[0], msg, sizeof(msg)) == 0,
+	      "small step: n %u pkts %lu reason %u first %lu last %lu (%s)", n, r[0].packets,
+	      r[0].end_reason, r[0].first_ns, r[0].last_ns, msg);
+
+	/* a big step back (1 hour): the new time is taken, flows stamped in the
+	 * "future" leave by the sweep, and records stay valid */
+	uint64_t t1 = t0 + 100 * NS, t2 = t1 - 3600 * NS;
+	tcp_flow(&f, 12);
+	tcp_flow(&g, 13);
+	send_one(w, &f, 100, 0x10, t1);
+	send_one(w, &g, 100, 0x10, t1);
+	poll_all(w, t1);
+	send_one(w, &g, 100, 0x10, t2);   /* g continues after the step */
+	fl_dp_poll(w, t2);
+	n = poll_all(w, t2 + FL_SWEEP_PERIOD_NS);
+	n = drain_recs(w->ring, r, 16);
+	unsigned valid = 0;
+	uint64_t pkts = 0;
+	for (unsigned i = 0; i < n; i++) {
+		valid += rec_validate(&r[i], msg, sizeof(msg)) == 0;
+		pkts += r[i].packets;
+	}
+	CHECK(n == 2 && valid == 2 && pkts == 3, "big step: n %u valid %u pkts %lu", n, valid,
+	      pkts);
+	/* after the step, aging runs on the new time */
+	send_one(w, &f, 100, 0x10, t2 + NS);
+	poll_all(w, t2 + 17 * NS + FL_SWEEP_PERIOD_NS);
+	n = drain_recs(w->ring, r, 16);
+	CHECK(n == 1 && r[0].end_reason == REC_END_IDLE && r[0].first_ns == t2 + NS &&
+		      rec_validate(&r[0], msg, sizeof(msg)) == 0,
+	      "after big step: n %u reason %u first %lu", n, r[0].end_reason, r[0].first_ns);
+	CHECK(fl_dp_flush(w, t2 + 20 * NS) == 0, "flush lost records");
+	fl_dp_destroy(dp);
+}
+
 /** A full bucket evicts its least recently used flow; a full ring becomes a loss record. */
 static void test_pressure_and_loss(void)
 {
@@ -439,6 +499,7 @@ int main(int argc, char **argv)
 
 	test_shm_layout();
 	test_timeouts();
+	test_clock_steps_back();
 	test_pressure_and_loss();
 	test_config_changes();
 	run_conservation("tfl_exact", 32768, 1, ~0u, true);
