@@ -80,8 +80,8 @@ static void run_conservation(const char *inst, uint32_t ring_size, unsigned drai
 	fl_dp_destroy(dp);
 }
 
-/** Idle timeout, active interval, FIN and RST close, driven by a test clock. */
-static void test_timeouts(void)
+/** Idle timeout and active interval (also after a config change), driven by a test clock. */
+static void test_idle_active(void)
 {
 	struct fl_dp *dp = make_dp("tfl_to", 2, 1024, 1024);
 	struct fl_worker *w = fl_dp_worker(dp, 0);
@@ -125,7 +125,21 @@ static void test_timeouts(void)
 	n = drain_recs(w->ring, r, 16);
 	CHECK(n == 1 && r[0].end_reason == REC_END_ACTIVE && r[0].packets == 2,
 	      "active after change: n %u reason %u pkts %lu", n, r[0].end_reason, r[0].packets);
+	fl_dp_destroy(dp);
+}
 
+/** A FIN or RST flow leaves tcp_close_delay after its last packet, not before. */
+static void test_tcp_close(void)
+{
+	struct fl_dp *dp = make_dp("tfl_cl", 2, 1024, 1024);
+	struct fl_worker *w = fl_dp_worker(dp, 0);
+	struct rec_flow r[16];
+	struct gflow f;
+	uint64_t t1 = 1100 * NS; /* any start time: aging only sees differences */
+	unsigned n;
+
+	cfg_set(dp, 0, 1, EFL_TRAFFIC_ALL, 1, 60);
+	fl_dp_poll(w, t1);
 	/* FIN: exported 1 s after its last packet, not before */
 	uint64_t t2 = t1 + 200 * NS;
 	tcp_flow(&f, 3);
@@ -150,7 +164,22 @@ static void test_timeouts(void)
 	n = drain_recs(w->ring, r, 16);
 	CHECK(n == 1 && r[0].end_reason == REC_END_TCP_CLOSE && r[0].packets == 2,
 	      "RST: n %u reason %u pkts %lu", n, r[0].end_reason, r[0].packets);
+	fl_dp_destroy(dp);
+}
 
+/** IP fragments and the shutdown flush. */
+static void test_fragments_flush(void)
+{
+	struct fl_dp *dp = make_dp("tfl_fr", 2, 1024, 1024);
+	struct fl_worker *w = fl_dp_worker(dp, 0);
+	struct rec_flow r[16];
+	struct gflow f;
+	uint64_t t1 = 1100 * NS; /* any start time: aging only sees differences */
+	unsigned n;
+	uint64_t t3 = t1 + 210 * NS;
+
+	cfg_set(dp, 0, 1, EFL_TRAFFIC_ALL, 1, 60);
+	fl_dp_poll(w, t1);
 	/* IP fragments: the first keeps the ports, a later one is keyed with
 	 * ports zeroed; both count in the record's fragments */
 	uint64_t t4 = t3 + 3 * NS;
@@ -303,8 +332,6 @@ static void test_pressure_and_loss(void)
 	CHECK(w->cache.n_live == 3, "live %u (2 v4 + 1 v6 expected)", w->cache.n_live);
 	/* ring of 4 holds 3: the eviction below and two of the three flushed
 	 * flows fit; the v6 flow (last in slot order) is lost */
-	struct rte_mbuf *dummy = NULL;
-	(void)dummy;
 	send_one(w, &f[0], 100, 0x10, t + 20); /* evicts one more */
 	n = fl_dp_flush(w, t + 30);
 	struct efl_eni_stats *es = efl_stats_eni(fl_dp_shm_stats(dp), 0, 1);
@@ -498,7 +525,9 @@ int main(int argc, char **argv)
 		gflow_make(&flows[i], i, N_ENIS);
 
 	test_shm_layout();
-	test_timeouts();
+	test_idle_active();
+	test_tcp_close();
+	test_fragments_flush();
 	test_clock_steps_back();
 	test_pressure_and_loss();
 	test_config_changes();
