@@ -80,18 +80,27 @@ static void run_conservation(const char *inst, uint32_t ring_size, unsigned drai
 	fl_dp_destroy(dp);
 }
 
+/* A plugin with 2 ENIs and 1K flows, ENI 0 logging all traffic at a 60 s
+ * interval, polled once at t so the config is in force. */
+static struct fl_dp *timed_dp(const char *inst, uint64_t t)
+{
+	struct fl_dp *dp = make_dp(inst, 2, 1024, 1024);
+
+	cfg_set(dp, 0, 1, EFL_TRAFFIC_ALL, 1, 60);
+	fl_dp_poll(fl_dp_worker(dp, 0), t);
+	return dp;
+}
+
 /** Idle timeout and active interval (also after a config change), driven by a test clock. */
 static void test_idle_active(void)
 {
-	struct fl_dp *dp = make_dp("tfl_to", 2, 1024, 1024);
+	uint64_t t0 = 1000 * NS;
+	struct fl_dp *dp = timed_dp("tfl_to", t0);
 	struct fl_worker *w = fl_dp_worker(dp, 0);
 	struct rec_flow r[16];
 	struct gflow f;
-	uint64_t t0 = 1000 * NS;
 	unsigned n;
 
-	cfg_set(dp, 0, 1, EFL_TRAFFIC_ALL, 1, 60);
-	fl_dp_poll(w, t0);
 	/* idle: packets at 0 and 1 s; due at 16 s */
 	tcp_flow(&f, 1);
 	send_one(w, &f, 100, 0x02, t0);
@@ -131,15 +140,13 @@ static void test_idle_active(void)
 /** A FIN or RST flow leaves tcp_close_delay after its last packet, not before. */
 static void test_tcp_close(void)
 {
-	struct fl_dp *dp = make_dp("tfl_cl", 2, 1024, 1024);
+	uint64_t t1 = 1100 * NS; /* any start time: aging only sees differences */
+	struct fl_dp *dp = timed_dp("tfl_cl", t1);
 	struct fl_worker *w = fl_dp_worker(dp, 0);
 	struct rec_flow r[16];
 	struct gflow f;
-	uint64_t t1 = 1100 * NS; /* any start time: aging only sees differences */
 	unsigned n;
 
-	cfg_set(dp, 0, 1, EFL_TRAFFIC_ALL, 1, 60);
-	fl_dp_poll(w, t1);
 	/* FIN: exported 1 s after its last packet, not before */
 	uint64_t t2 = t1 + 200 * NS;
 	tcp_flow(&f, 3);
@@ -170,16 +177,14 @@ static void test_tcp_close(void)
 /** IP fragments and the shutdown flush. */
 static void test_fragments_flush(void)
 {
-	struct fl_dp *dp = make_dp("tfl_fr", 2, 1024, 1024);
+	uint64_t t1 = 1100 * NS; /* any start time: aging only sees differences */
+	uint64_t t3 = t1 + 210 * NS;
+	struct fl_dp *dp = timed_dp("tfl_fr", t1);
 	struct fl_worker *w = fl_dp_worker(dp, 0);
 	struct rec_flow r[16];
 	struct gflow f;
-	uint64_t t1 = 1100 * NS; /* any start time: aging only sees differences */
 	unsigned n;
-	uint64_t t3 = t1 + 210 * NS;
 
-	cfg_set(dp, 0, 1, EFL_TRAFFIC_ALL, 1, 60);
-	fl_dp_poll(w, t1);
 	/* IP fragments: the first keeps the ports, a later one is keyed with
 	 * ports zeroed; both count in the record's fragments */
 	uint64_t t4 = t3 + 3 * NS;
@@ -237,16 +242,14 @@ static void test_fragments_flush(void)
  */
 static void test_clock_steps_back(void)
 {
-	struct fl_dp *dp = make_dp("tfl_clk", 2, 1024, 1024);
+	uint64_t t0 = 5000 * NS;
+	struct fl_dp *dp = timed_dp("tfl_clk", t0);
 	struct fl_worker *w = fl_dp_worker(dp, 0);
 	struct rec_flow r[16];
 	struct gflow f, g;
 	char msg[160];
-	uint64_t t0 = 5000 * NS;
 	unsigned n;
 
-	cfg_set(dp, 0, 1, EFL_TRAFFIC_ALL, 1, 60);
-	fl_dp_poll(w, t0);
 	/* a small step back (2 s) in the middle of a flow is clamped */
 	tcp_flow(&f, 11);
 	send_one(w, &f, 100, 0x10, t0);
