@@ -52,6 +52,14 @@ run_fault() { # OP AT ERR
 	injected=$((injected + 1))
 	lost_total=$((lost_total + $(sed -n 's/^END .* lost=\([0-9]*\)$/\1/p' "$T/log")))
 	after "$d" "$T/log" "$what"
+	# a failed fsync fails its segment for good (RELIABILITY.md): nothing of
+	# it is recovered (that would be a retried fsync); it is kept aside
+	if [ "$1" = fsync ]; then
+		grep -q '^FAIL .* kept=0 lost=[1-9]' "$T/log" ||
+			bad "$what: the failed segment was not counted lost: $(grep '^FAIL' "$T/log")"
+		ls -A "$d" | grep -q '^\.seg-.*\.fls\.failed$' ||
+			bad "$what: the failed segment was not moved aside: $(ls -A "$d" | tr '\n' ' ')"
+	fi
 	unreported=$((unreported + $(sed -n 's/.* unreported=\(-\{0,1\}[0-9]*\)$/\1/p' "$T/check.out" || echo 0)))
 }
 
