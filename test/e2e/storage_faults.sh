@@ -35,7 +35,11 @@ after() {
 		bad "$what: eniflow verify: $(grep -v '^OK' "$T/verify.out" | head -3)"; return
 	fi
 	if ! "$DRIVER" check --dir "$dir" --log "$log" >"$T/check.out" 2>&1; then
-		bad "$what: $(grep -v '^CHECK ok' "$T/check.out" | head -5)"; return
+		bad "$what: $(grep -v '^CHECK ok' "$T/check.out" | head -5)"
+		echo "  files: $(ls -A "$dir" | tr '\n' ' ')" >&2
+		echo "  recover: $(tr '\n' '|' <"$T/recover.out")" >&2
+		echo "  log: $(tr '\n' '|' <"$log" | tail -c 600)" >&2
+		return
 	fi
 }
 
@@ -60,7 +64,7 @@ run_fault() { # OP AT ERR
 		ls -A "$d" | grep -q '^\.seg-.*\.fls\.failed$' ||
 			bad "$what: the failed segment was not moved aside: $(ls -A "$d" | tr '\n' ' ')"
 	fi
-	unreported=$((unreported + $(sed -n 's/.* unreported=\(-\{0,1\}[0-9]*\)$/\1/p' "$T/check.out" || echo 0)))
+	k=$(sed -n 's/.* unreported=\(-\{0,1\}[0-9]*\)$/\1/p' "$T/check.out"); unreported=$((unreported + ${k:-0}))
 }
 
 mkdir "$T/a"
@@ -89,6 +93,8 @@ acked=0 recovered=0 removed=0 t0=$SECONDS
 for ((i = 1; i <= KILLS; i++)); do
 	d="$T/b"
 	rm -rf "$d"; mkdir "$d"
+	# empty the log here: a kill can land before the child opens it
+	: >"$T/klog"
 	"$DRIVER" write --dir "$d" --seed "$i" "${K[@]}" >"$T/klog" 2>"$T/kerr" &
 	pid=$!
 	sleep "0.00$((RANDOM % 10))$((RANDOM % 10))"
@@ -96,7 +102,7 @@ for ((i = 1; i <= KILLS; i++)); do
 	wait "$pid" 2>/dev/null || true
 	grep -q '^END' "$T/klog" && bad "kill $i: the driver finished before the kill"
 	after "$d" "$T/klog" "kill $i"
-	acked=$((acked + $(sed -n 's/^CHECK ok .* acked=\([0-9]*\) .*/\1/p' "$T/check.out" || echo 0)))
+	k=$(sed -n 's/^CHECK ok .* acked=\([0-9]*\) .*/\1/p' "$T/check.out"); acked=$((acked + ${k:-0}))
 	recovered=$((recovered + $(grep -c '^RECOVERED' "$T/recover.out" || true)))
 	removed=$((removed + $(grep -c '^REMOVED' "$T/recover.out" || true)))
 done
