@@ -64,6 +64,12 @@ run_fault() { # OP AT ERR
 		ls -A "$d" | grep -q '^\.seg-.*\.fls\.failed$' ||
 			bad "$what: the failed segment was not moved aside: $(ls -A "$d" | tr '\n' ' ')"
 	fi
+	# a failed rename comes after a good fsync: recovery keeps it all and,
+	# the tail being the segment's own index and trailer, drops nothing
+	if [ "$1" = rename ]; then
+		grep -q '^FAIL .* kept=[1-9][0-9]* lost=0 dropped_bytes=0 ' "$T/log" ||
+			bad "$what: want all kept, 0 bytes dropped: $(grep '^FAIL' "$T/log")"
+	fi
 	k=$(sed -n 's/.* unreported=\(-\{0,1\}[0-9]*\)$/\1/p' "$T/check.out"); unreported=$((unreported + ${k:-0}))
 }
 

@@ -14,7 +14,7 @@
  *   START seed=S per_segment=M block=B
  *   OPEN NAME first=I                 (before the file is created)
  *   ACK NAME first=I records=N        (after seal: fsync, rename, fsync dir)
- *   FAIL NAME first=I appended=A kept=K lost=L why=...
+ *   FAIL NAME first=I appended=A kept=K lost=L dropped_bytes=D why=...
  *   END written=W acked=A lost=L
  * A failed segment is handled as RELIABILITY.md says for the daemon: never
  * retry; recover what the partial file holds (seg_recover_file, or nothing
@@ -112,7 +112,7 @@ static uint64_t sealed_records(const char *path)
  * partial file if there is one; if recovery itself fails the file is moved
  * aside so no later recovery can resurrect records already counted lost.
  */
-static uint64_t settle_failed(const struct opts *o, const char *name)
+static uint64_t settle_failed(const struct opts *o, const char *name, uint64_t *dropped)
 {
 	char partial[4096], final[4096], aside[4096];
 	struct seg_recovery_report rep;
@@ -121,8 +121,10 @@ static uint64_t settle_failed(const struct opts *o, const char *name)
 	snprintf(partial, sizeof(partial), "%s/.%s.partial", o->dir, name);
 	snprintf(final, sizeof(final), "%s/%s", o->dir, name);
 	if (access(partial, F_OK) == 0) {
-		if (seg_recover_file(partial, &rep, &err) == 0)
+		if (seg_recover_file(partial, &rep, &err) == 0) {
+			*dropped = rep.bytes_dropped;
 			return rep.records_kept;
+		}
 		fprintf(stderr, "driver: recovery of a failed segment failed: %s\n", err.msg);
 		snprintf(aside, sizeof(aside), "%s/.%s.failed", o->dir, name);
 		if (access(partial, F_OK) == 0 && rename(partial, aside) < 0) {
@@ -154,7 +156,7 @@ static uint64_t write_segment(const struct opts *o, struct rec_gen *g, struct re
 	struct seg_header_info h;
 	struct seg_writer_opts wo = {.block_records = o->block};
 	struct seg_err err = {0};
-	uint64_t first = *seq, appended = 0, kept;
+	uint64_t first = *seq, appended = 0, kept, dropped = 0;
 	uint32_t k = 0;
 	int rc = 0;
 
@@ -162,7 +164,8 @@ static uint64_t write_segment(const struct opts *o, struct rec_gen *g, struct re
 	say("OPEN %s first=%" PRIu64, name, first);
 	struct seg_writer *w = seg_writer_create(o->dir, name, &h, &wo, &err);
 	if (!w) {
-		say("FAIL %s first=%" PRIu64 " appended=0 kept=0 lost=0 why=%s", name, first, err.msg);
+		say("FAIL %s first=%" PRIu64 " appended=0 kept=0 lost=0 dropped_bytes=0 why=%s", name,
+		    first, err.msg);
 		return 0;
 	}
 	while (appended < o->per_segment && (o->records == 0 || *seq < o->records)) {
@@ -187,9 +190,10 @@ static uint64_t write_segment(const struct opts *o, struct rec_gen *g, struct re
 		*acked += appended;
 		return 0;
 	}
-	kept = settle_failed(o, name);
+	kept = settle_failed(o, name, &dropped);
 	say("FAIL %s first=%" PRIu64 " appended=%" PRIu64 " kept=%" PRIu64 " lost=%" PRIu64
-	    " why=%s", name, first, appended, kept, appended - kept, err.msg);
+	    " dropped_bytes=%" PRIu64 " why=%s", name, first, appended, kept, appended - kept,
+	    dropped, err.msg);
 	return appended - kept;
 }
 
