@@ -76,7 +76,7 @@ static const char csv_header[] = "version" AWS_COLS(COL_COMMA) EXTRA_COLS(COL_CO
 #define AWS_FIELDS (C_LOG_STATUS + 1)
 _Static_assert(AWS_FIELDS == 14, "AWS default format has 14 fields");
 
-static const char *const fmt_names[REC_FMT_MAX] = {"json", "csv", "aws"};
+static const char *const fmt_names[REC_FMT_MAX] = {"json", "csv", "aws", "ecs"};
 
 int rec_fmt_parse(const char *name, enum rec_fmt *out)
 {
@@ -98,6 +98,7 @@ const char *rec_fmt_header(enum rec_fmt f)
 {
 	switch (f) {
 	case REC_FMT_JSON:
+	case REC_FMT_ECS:
 		return "";
 	case REC_FMT_CSV:
 		return csv_header;
@@ -348,6 +349,8 @@ int rec_format(enum rec_fmt f, const struct rec_flow *r,
 		return -EINVAL;
 	if (len == 0)
 		return -ENOSPC;
+	if (f == REC_FMT_ECS)
+		return rec_format_ecs(r, eni, NULL, buf, len);
 	buf[0] = '\0';
 	fill_values(r, eni, &s, v);
 	if (f == REC_FMT_AWS)

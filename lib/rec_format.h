@@ -24,6 +24,7 @@ enum rec_fmt {
 	REC_FMT_JSON = 0, /**< one JSON object per line (JSON Lines) */
 	REC_FMT_CSV = 1,  /**< RFC 4180 CSV with a header row, same columns as JSON */
 	REC_FMT_AWS = 2,  /**< AWS default flow-log text: 14 space-separated fields */
+	REC_FMT_ECS = 3,  /**< Elastic Common Schema JSON Lines (rec_format_ecs.c) */
 	REC_FMT_MAX
 };
 
@@ -64,5 +65,13 @@ const char *rec_fmt_header(enum rec_fmt f);
  */
 int rec_format(enum rec_fmt f, const struct rec_flow *r,
 	       const struct seg_eni_info *eni, char *buf, size_t len);
+
+/**
+ * Format r as one Elastic Common Schema JSON line (what rec_format() does
+ * for REC_FMT_ECS), with observer.hostname set to observer if not NULL
+ * (the segment's host id). Same returns as rec_format().
+ */
+int rec_format_ecs(const struct rec_flow *r, const struct seg_eni_info *eni,
+		   const char *observer, char *buf, size_t len);
 
 #endif /* ENIFLOW_REC_FORMAT_H */

@@ -26,6 +26,10 @@ int cli_cat(int argc, char **argv);
 int cli_verify(int argc, char **argv);
 int cli_gen(int argc, char **argv);
 int cli_recover(int argc, char **argv);
+int cli_query(int argc, char **argv);
+int cli_top(int argc, char **argv);
+int cli_detect(int argc, char **argv);
+int cli_export(int argc, char **argv); /* argv[1] is the format: "ipfix" */
 
 /**
  * Print "eniflow VERB: MESSAGE" and a hint to run --help on stderr.

@@ -26,19 +26,21 @@ struct cat_ctx {
 	const struct seg_eni_info **dict;
 	uint32_t n_dict;
 	const struct seg_eni_info *last; /* records come in runs of one ENI */
+	const char *host_id; /* the current file's host: ECS observer.hostname */
 	char line[REC_FMT_LINE_MAX];
 };
 
 static void cat_usage(FILE *f)
 {
 	fprintf(f,
-		"usage: eniflow cat [--format json|csv|aws|raw] SEG...\n"
+		"usage: eniflow cat [--format json|csv|aws|ecs|raw] SEG...\n"
 		"\n"
 		"Print every record of each segment file, in file order.\n"
 		"\n"
 		"  -f, --format FMT  json (default): JSON Lines, AWS VPC flow-log field names\n"
 		"                    csv: the same columns as CSV, one header row\n"
 		"                    aws: AWS's default flow-log text format with its header\n"
+		"                    ecs: Elastic Common Schema JSON Lines (Filebeat, Logstash)\n"
 		"                    raw: the 96-byte binary records (as `lz4 -dc` gives them)\n"
 		"  -h, --help        this help\n"
 		"\n"
@@ -91,7 +93,10 @@ static int print_records(struct cat_ctx *c, const struct rec_flow *recs, size_t 
 	if (c->fmt == CAT_RAW)
 		return fwrite(recs, sizeof(*recs), n, stdout) == n ? 0 : -EIO;
 	for (size_t i = 0; i < n; i++) {
-		int len = rec_format((enum rec_fmt)c->fmt, &recs[i], lookup(c, recs[i].eni),
+		int len = c->fmt == REC_FMT_ECS
+			? rec_format_ecs(&recs[i], lookup(c, recs[i].eni), c->host_id,
+					 c->line, sizeof(c->line))
+			: rec_format((enum rec_fmt)c->fmt, &recs[i], lookup(c, recs[i].eni),
 				     c->line, sizeof(c->line));
 		if (len < 0) /* cannot happen with REC_FMT_LINE_MAX; say so if it does */
 			return len;
@@ -113,6 +118,7 @@ static int cat_file(struct cat_ctx *c, const char *path)
 		fprintf(stderr, "%s: %s\n", c->prog, err.msg[0] ? err.msg : strerror(errno));
 		return CLI_FAULT;
 	}
+	c->host_id = seg_reader_header(r)->host_id;
 	if (load_dict(c, seg_reader_header(r)) < 0) {
 		fprintf(stderr, "%s: %s: out of memory\n", c->prog, path);
 		seg_reader_close(r);
@@ -156,7 +162,7 @@ int cli_cat(int argc, char **argv)
 				fmt = (int)f;
 			else
 				return cli_usage_error(argv[0], "--format: unknown format '%s' "
-						       "(json, csv, aws or raw)", optarg);
+						       "(json, csv, aws, ecs or raw)", optarg);
 			break;
 		case 'h':
 			cat_usage(stdout);

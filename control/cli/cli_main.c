@@ -26,6 +26,10 @@ static const struct verb verbs[] = {
 	{"verify", cli_verify, "check every checksum, record and the index of segment files"},
 	{"gen", cli_gen, "write sealed segments of realistic generated records"},
 	{"recover", cli_recover, "seal the partial segments a crash left in directories"},
+	{"query", cli_query, "filter records, or group and aggregate them (docs/query.md)"},
+	{"top", cli_top, "top-N groups by bytes, packets or flows"},
+	{"detect", cli_detect, "run a named detection (hogs, storm, drops, scanners, ...)"},
+	{"export", cli_export, "send segment records to an IPFIX collector (UDP or TCP)"},
 };
 
 #define N_VERBS (sizeof(verbs) / sizeof(verbs[0]))

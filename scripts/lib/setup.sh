@@ -7,9 +7,9 @@ ENIFLOW_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 
 # Packages the build needs, then the tools the tests and demo drive.
 ENIFLOW_BUILD_PKGS="dpdk-dev libdpdk-dev libnuma-dev libjansson-dev libmicrohttpd-dev
-  liblz4-dev meson ninja-build pkg-config gcc lz4"
+  liblz4-dev libmaxminddb-dev meson ninja-build pkg-config gcc lz4"
 ENIFLOW_TOOL_PKGS="tshark iproute2 iputils-ping curl iperf3 netcat-openbsd python3
-  jq procps strace clang libclang-rt-14-dev wrk"
+  jq procps strace clang libclang-rt-14-dev wrk nfdump"
 
 log() { printf '[eniflow] %s\n' "$*" >&2; }
 die() { printf '[eniflow] error: %s\n' "$*" >&2; exit 1; }

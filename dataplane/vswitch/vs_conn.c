@@ -1,0 +1,179 @@
+/*
+ * vs_conn.c - the per-lcore connection table that makes security groups
+ * stateful: a packet a security group allowed at an ENI opens an entry,
+ * and the reverse packet at the same ENI finds it.
+ *
+ * Owned by one lcore, so plain loads and stores. 4-way set-associative:
+ * a bucket is one cache line of hash signatures, rule ids and last-seen
+ * times, and the keys live in a separate array touched only on a signature
+ * match, so a probe costs one line (prefetched before classification) plus
+ * one for the hit. Nothing is allocated after creation; a full bucket gives
+ * up its least recently used entry (an evicted connection must be re-opened
+ * by a rule, which is the safe direction to fail in). ICMP and other
+ * port-less protocols are keyed without ports, so a reply matches its
+ * request.
+ */
+#include <errno.h>
+#include <string.h>
+#include <rte_errno.h>
+#include <rte_hash_crc.h>
+#include <rte_malloc.h>
+#include <rte_prefetch.h>
+
+#include "vs_policy_internal.h"
+
+#define WAYS 4
+
+struct conn_key {
+	uint32_t eni;
+	uint8_t family, proto;
+	uint16_t sport, dport;
+	uint8_t pad[6];
+	uint8_t src[16], dst[16];
+};
+_Static_assert(sizeof(struct conn_key) == 48, "conn_key is hashed as six 8-byte words");
+
+struct conn_bucket {
+	uint32_t sig[WAYS];     /* key hash; meaningful only where last_ns != 0 */
+	uint32_t rule[WAYS];
+	uint64_t last_ns[WAYS]; /* 0 = empty */
+} __rte_cache_aligned;
+
+struct vs_conn {
+	uint32_t mask; /* buckets - 1 */
+	uint64_t idle_ns;
+	struct conn_bucket *b;
+	struct conn_key *keys; /* [bucket * WAYS + way] */
+};
+
+struct vs_conn *vs_conn_create(const char *name, uint32_t entries, uint64_t idle_ns, int socket)
+{
+	uint32_t buckets = 1;
+	while (buckets * WAYS < entries && buckets < (1u << 26))
+		buckets <<= 1;
+	struct vs_conn *ct = rte_zmalloc_socket(name, sizeof(*ct), 0, socket);
+	if (ct == NULL) {
+		rte_errno = ENOMEM;
+		return NULL;
+	}
+	ct->b = rte_zmalloc_socket(name, sizeof(*ct->b) * buckets, RTE_CACHE_LINE_SIZE, socket);
+	ct->keys = rte_zmalloc_socket(name, sizeof(*ct->keys) * buckets * WAYS,
+				      RTE_CACHE_LINE_SIZE, socket);
+	if (ct->b == NULL || ct->keys == NULL) {
+		vs_conn_destroy(ct);
+		rte_errno = ENOMEM;
+		return NULL;
+	}
+	ct->mask = buckets - 1;
+	ct->idle_ns = idle_ns;
+	return ct;
+}
+
+void vs_conn_destroy(struct vs_conn *ct)
+{
+	if (ct == NULL)
+		return;
+	rte_free(ct->keys);
+	rte_free(ct->b);
+	rte_free(ct);
+}
+
+static uint32_t key_of(struct conn_key *k, uint32_t eni, const struct vs_flow *f, bool reverse)
+{
+	size_t alen = f->family == 4 ? 4 : 16;
+	uint64_t w[6];
+	uint32_t h = 0;
+	memset(k, 0, sizeof(*k));
+	k->eni = eni;
+	k->family = f->family;
+	k->proto = f->proto;
+	bool has_ports = f->proto == 6 || f->proto == 17 || f->proto == 132;
+	k->sport = has_ports ? (reverse ? f->dport : f->sport) : 0;
+	k->dport = has_ports ? (reverse ? f->sport : f->dport) : 0;
+	memcpy(k->src, reverse ? f->dst : f->src, alen);
+	memcpy(k->dst, reverse ? f->src : f->dst, alen);
+	memcpy(w, k, sizeof(w));
+	for (int i = 0; i < 6; i++)
+		h = rte_hash_crc_8byte(w[i], h);
+	return h;
+}
+
+static inline bool live(const struct vs_conn *ct, const struct conn_bucket *bk, int w,
+			uint64_t now_ns)
+{
+	return bk->last_ns[w] != 0 && now_ns - bk->last_ns[w] <= ct->idle_ns;
+}
+
+/* The way holding k in its bucket, or -1; *victim = the way to reuse. */
+static int find(const struct vs_conn *ct, const struct conn_key *k, uint32_t h, uint64_t now_ns,
+		int *victim)
+{
+	const struct conn_bucket *bk = &ct->b[h & ct->mask];
+	uint32_t base = (h & ct->mask) * WAYS;
+	*victim = 0;
+	for (int w = 0; w < WAYS; w++) {
+		bool l = live(ct, bk, w, now_ns);
+		if (l && bk->sig[w] == h && memcmp(&ct->keys[base + w], k, sizeof(*k)) == 0)
+			return w;
+		uint64_t lw = l ? bk->last_ns[w] : 0, lv = bk->last_ns[*victim];
+		if (!live(ct, bk, *victim, now_ns))
+			lv = 0;
+		if (lw < lv)
+			*victim = w;
+	}
+	return -1;
+}
+
+/*
+ * Start loading the bucket an allowed packet will open or refresh, so the
+ * miss overlaps the rte_acl classification that runs before it. Returns
+ * the key's hash for vs_conn_open().
+ */
+uint32_t vs_conn_prefetch(const struct vs_conn *ct, uint32_t eni, const struct vs_flow *f)
+{
+	struct conn_key k;
+	uint32_t h = key_of(&k, eni, f, false);
+	rte_prefetch0(&ct->b[h & ct->mask]);
+	return h;
+}
+
+bool vs_conn_lookup_reverse(struct vs_conn *ct, uint32_t eni, const struct vs_flow *f,
+			    uint64_t now_ns, uint32_t *rule_id)
+{
+	struct conn_key k;
+	int victim;
+	uint32_t h = key_of(&k, eni, f, true);
+	int w = find(ct, &k, h, now_ns, &victim);
+	if (w < 0)
+		return false;
+	struct conn_bucket *bk = &ct->b[h & ct->mask];
+	bk->last_ns[w] = now_ns ? now_ns : 1;
+	*rule_id = bk->rule[w];
+	return true;
+}
+
+void vs_conn_open(struct vs_conn *ct, uint32_t eni, const struct vs_flow *f, uint32_t hash,
+		  uint32_t rule_id, uint64_t now_ns)
+{
+	struct conn_key k;
+	int victim;
+	key_of(&k, eni, f, false);
+	int w = find(ct, &k, hash, now_ns, &victim);
+	struct conn_bucket *bk = &ct->b[hash & ct->mask];
+	if (w < 0) {
+		w = victim;
+		ct->keys[(hash & ct->mask) * WAYS + (uint32_t)w] = k;
+		bk->sig[w] = hash;
+	}
+	bk->rule[w] = rule_id;
+	bk->last_ns[w] = now_ns ? now_ns : 1;
+}
+
+uint32_t vs_conn_count(const struct vs_conn *ct, uint64_t now_ns)
+{
+	uint32_t n = 0;
+	for (uint32_t b = 0; b <= ct->mask; b++)
+		for (int w = 0; w < WAYS; w++)
+			n += live(ct, &ct->b[b], w, now_ns);
+	return n;
+}

@@ -1,0 +1,19 @@
+/*
+ * vs_policy_internal.h - the connection-table hooks vs_policy.c calls in
+ * vs_conn.c. Only these two files include it.
+ */
+#ifndef ENIFLOW_VS_POLICY_INTERNAL_H
+#define ENIFLOW_VS_POLICY_INTERNAL_H
+
+#include "vs_policy.h"
+
+/** Prefetch the bucket of (eni, flow) and return its hash for vs_conn_open(). */
+uint32_t vs_conn_prefetch(const struct vs_conn *ct, uint32_t eni, const struct vs_flow *f);
+/** Open or refresh (eni, flow), allowed by rule_id; hash from vs_conn_prefetch(). */
+void vs_conn_open(struct vs_conn *ct, uint32_t eni, const struct vs_flow *f, uint32_t hash,
+		  uint32_t rule_id, uint64_t now_ns);
+/** Is the reverse of flow an open connection at eni? Refreshes it and gives its rule. */
+bool vs_conn_lookup_reverse(struct vs_conn *ct, uint32_t eni, const struct vs_flow *f,
+			    uint64_t now_ns, uint32_t *rule_id);
+
+#endif /* ENIFLOW_VS_POLICY_INTERNAL_H */
