@@ -358,7 +358,8 @@ int seg_move_aside(int dirfd, const char *from, const char *final, const char *s
  * to look at.
  */
 static int fsync_failed(int dirfd, const char *from, const char *final, const char *shown,
-			uint64_t off, const char *what, int e, struct seg_err *err)
+			uint64_t off, uint64_t n_records, const char *what, int e,
+			struct seg_err *err)
 {
 	char aside[512];
 	int rc = seg_move_aside(dirfd, from, final, "failed", aside, sizeof(aside));
@@ -367,7 +368,8 @@ static int fsync_failed(int dirfd, const char *from, const char *final, const ch
 		return seg_fail(err, shown, off, -e, "%s: %s; segment failed, and moving it aside "
 				"failed too: %s", what, strerror(e), strerror(-rc));
 	return seg_fail(err, shown, off, -e, "%s: %s; segment failed, moved aside as %s "
-			"(its records are lost)", what, strerror(e), aside);
+			"(its %llu records are lost)", what, strerror(e), aside,
+			(unsigned long long)n_records);
 }
 
 int seg_seal_fd(int fd, int dirfd, const char *partial, const char *final,
@@ -393,11 +395,13 @@ int seg_seal_fd(int fd, int dirfd, const char *partial, const char *final,
 	if (rc)
 		return seg_fail(err, shown, data_end, rc, "writing index and trailer: %s", strerror(-rc));
 	if (!no_fsync && fsync(fd) < 0)
-		return fsync_failed(dirfd, partial, final, shown, data_end, "fsync", errno, err);
+		return fsync_failed(dirfd, partial, final, shown, data_end, n_records, "fsync",
+				    errno, err);
 	if (rename_noreplace(dirfd, partial, final) < 0)
 		return seg_fail(err, shown, 0, -errno, "rename to %s: %s", final, strerror(errno));
 	/* the rename may not be durable: the segment does not exist yet */
 	if (!no_fsync && fsync(dirfd) < 0)
-		return fsync_failed(dirfd, final, final, shown, 0, "fsync of directory", errno, err);
+		return fsync_failed(dirfd, final, final, shown, 0, n_records,
+				    "fsync of directory", errno, err);
 	return 0;
 }

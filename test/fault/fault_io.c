@@ -11,7 +11,7 @@
  *   SHORT_ENOSPC   as SHORT, then the next write to that fd fails with
  *                  ENOSPC: what a filling disk really does.
  * Classes: write (write, pwrite, writev), fsync (fsync, fdatasync), rename,
- * open. Whether an fd is "under FAULT_DIR" is decided from
+ * open, truncate (ftruncate, which recovery uses to cut a torn tail). Whether an fd is "under FAULT_DIR" is decided from
  * /proc/self/fd/N at each call, so dup/close/reuse cannot confuse it.
  * At exit, if FAULT_REPORT names a file, the per-class counts and whether
  * the fault fired are written there (one "key=value" line), which is how a
@@ -32,8 +32,8 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-enum fclass { FC_WRITE, FC_FSYNC, FC_RENAME, FC_OPEN, FC_N };
-static const char *const class_names[FC_N] = {"write", "fsync", "rename", "open"};
+enum fclass { FC_WRITE, FC_FSYNC, FC_RENAME, FC_OPEN, FC_TRUNC, FC_N };
+static const char *const class_names[FC_N] = {"write", "fsync", "rename", "open", "truncate"};
 enum fmode { FM_EIO, FM_ENOSPC, FM_SHORT, FM_SHORT_ENOSPC };
 
 static struct {
@@ -59,6 +59,7 @@ static int (*real_renameat)(int, const char *, int, const char *);
 static int (*real_renameat2)(int, const char *, int, const char *, unsigned int);
 static int (*real_open)(const char *, int, ...);
 static int (*real_openat)(int, const char *, int, ...);
+static int (*real_ftruncate)(int, off_t);
 
 static void *sym(const char *name)
 {
@@ -86,6 +87,7 @@ static void setup(void)
 	real_renameat2 = sym("renameat2");
 	real_open = sym("open");
 	real_openat = sym("openat");
+	real_ftruncate = sym("ftruncate");
 	if (d && *d && realpath(d, F.dir))
 		F.dir_len = strlen(F.dir);
 	for (int c = 0; op && c < FC_N; c++)
@@ -118,9 +120,10 @@ __attribute__((destructor)) static void fault_fini(void)
 
 	if (!F.report[0])
 		return;
-	n = snprintf(line, sizeof(line), "write=%lu fsync=%lu rename=%lu open=%lu fired=%d\n",
+	n = snprintf(line, sizeof(line),
+		     "write=%lu fsync=%lu rename=%lu open=%lu truncate=%lu fired=%d\n",
 		     F.count[FC_WRITE], F.count[FC_FSYNC], F.count[FC_RENAME], F.count[FC_OPEN],
-		     F.fired);
+		     F.count[FC_TRUNC], F.fired);
 	fd = real_open(F.report, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd >= 0) {
 		if (real_write(fd, line, (size_t)n) != n)
@@ -371,4 +374,20 @@ int openat64(int dirfd, const char *path, int flags, ...)
 	mode_t m = open_mode(flags, ap);
 	va_end(ap);
 	return open_fault(dirfd, path, flags) ? -1 : real_openat(dirfd, path, flags, m);
+}
+
+int ftruncate(int fd, off_t len)
+{
+	if (!F.init)
+		setup();
+	if (fd_under(fd) && hit(FC_TRUNC)) {
+		errno = fail_errno();
+		return -1;
+	}
+	return real_ftruncate(fd, len);
+}
+
+int ftruncate64(int fd, off_t len)
+{
+	return ftruncate(fd, len);
 }
