@@ -4,7 +4,9 @@
 # ENOSPC at every write, EIO and ENOSPC at every fsync, rename and open of
 # a run (LD_PRELOAD fault_io); (b) SIGKILL of a continuously writing driver
 # at random points, KILLS times; (c) strace shows each segment published as
-# data writes -> fsync(file) -> rename -> fsync(dir) -> acknowledgement.
+# data writes -> fsync(file) -> rename -> fsync(dir) -> acknowledgement;
+# (d) the same faults at every call recovery makes, and `eniflow recover`
+# killed at random points (KILLS/4 times) while recovering a big partial.
 # After every fault and every kill: `eniflow recover`, `eniflow verify` on
 # every sealed file, and `seg_writer_driver check` (every acknowledged record
 # present, every file an exact slice of the known stream, and for complete
