@@ -173,7 +173,7 @@ sed -i '/^ACK/d;/^END/d' "$T/biglog"
 rm -rf "$T/big"; cp -a "$R" "$T/big"
 "$ENIFLOW" recover "$T/big" >"$T/big.out"
 bigwant=$(sed -n 's/^total files=.* records=\([0-9]*\) .*/\1/p' "$T/big.out")
-rkills=$((KILLS / 4)) t0=$SECONDS
+rkills=$((KILLS / 4)) interrupted=0 t0=$SECONDS
 for ((i = 1; i <= rkills; i++)); do
 	rm -rf "$T/big"; cp -a "$R" "$T/big"
 	"$ENIFLOW" recover "$T/big" >/dev/null 2>&1 &
@@ -181,11 +181,13 @@ for ((i = 1; i <= rkills; i++)); do
 	sleep "0.0$((RANDOM % 4))$((RANDOM % 10))"
 	kill -KILL "$pid" 2>/dev/null || true
 	wait "$pid" 2>/dev/null || true
+	[ -e "$T/big/.seg-000000.fls.partial" ] && interrupted=$((interrupted + 1))
 	after "$T/big" "$T/biglog" "recovery kill $i"
 	k=$(sed -n 's/^CHECK ok files=[0-9]* records=\([0-9]*\) .*/\1/p' "$T/check.out")
 	[ "${k:-x}" = "$bigwant" ] || bad "recovery kill $i: ${k:-?} records after recovery, want $bigwant"
 done
-echo "(d) recoveries killed: $rkills, each then recovered to the same $bigwant records" \
+echo "(d) recoveries killed: $rkills ($interrupted before the rename)," \
+	"each then recovered to the same $bigwant records" \
 	"($((SECONDS - t0)) s)"
 
 # ---------------------------------------------------------- (c) publish order
