@@ -241,6 +241,11 @@ void vs_switch_stop(struct vs_switch *sw)
 	__atomic_store_n(&sw->stop, 1, __ATOMIC_RELEASE);
 }
 
+void vs_switch_rearm(struct vs_switch *sw)
+{
+	__atomic_store_n(&sw->stop, 0, __ATOMIC_RELEASE);
+}
+
 struct vs_worker *vs_switch_worker(struct vs_switch *sw, uint32_t i)
 {
 	return i < sw->n_workers ? sw->workers[i] : NULL;
