@@ -135,7 +135,9 @@ static int workers_make(struct vs_switch *sw, const struct vs_switch_params *p, 
 		w->sw_stats = efl_stats_sw(sw->stats, sw->n_workers, i, 0);
 		snprintf(name, sizeof(name), "vs_conn%u", i);
 		/* SG connections idle out after 5 minutes, as stateful firewalls do. */
-		w->ct = vs_conn_create(name, p->conn_entries ? p->conn_entries : 65536,
+		w->ct = vs_conn_create(name, sw->cfg->connections_per_worker ?
+				       sw->cfg->connections_per_worker :
+				       p->conn_entries ? p->conn_entries : 65536,
 				       300ull * 1000000000ull, SOCKET_ID_ANY);
 		if (w->ct == NULL)
 			goto nomem;
@@ -153,6 +155,7 @@ static int plugin_make(struct vs_switch *sw, const struct vs_switch_params *p, c
 		.n_workers = sw->n_workers,
 		.n_enis = sw->cfg->n_enis,
 		.flows_per_worker = sw->cfg->flows_per_worker,
+		.ring_size = sw->cfg->flow_ring_size,
 		.socket_id = SOCKET_ID_ANY,
 	};
 	sw->dp = fl_dp_create(&fp);
