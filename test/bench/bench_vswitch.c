@@ -7,8 +7,9 @@
  * A net_pcap port (infinite_rx=1) replays the capture as an ENI; half of it
  * goes to a second ENI and half to the uplink, both net_null. The main
  * lcore drains the export ring as eniflowd would, so no record meets a full
- * ring. The flow cache is sized for the flows (FLOWS x 1.5 live entries:
- * half the packets cross two ENIs) at 4x FLOWS entries.
+ * ring. The flow cache and the SG connection table are sized for the flows
+ * (FLOWS x 1.5 live entries each: half the packets cross two ENIs) at 4x
+ * FLOWS entries, as docs/operations.md says to size them.
  *
  * Each round runs an "off" phase then an "on" phase (MODES "on" or "off"
  * runs only that one, for a profiler). Every phase starts the worker afresh
@@ -127,6 +128,7 @@ static const char *config_json(const char *pcap, unsigned flows, char *buf, size
 	unsigned mbufs = flows + 65536, cache = flows * 4 < 65536 ? 65536 : flows * 4;
 	snprintf(buf, cap,
 		 "{\"mbufs\": %u, \"mbuf_data_room\": 128, \"flows_per_worker\": %u,"
+		 " \"connections_per_worker\": %u,"
 		 "\"ports\": ["
 		 "{\"name\": \"src\", \"devargs\": \"net_pcap_b0,rx_pcap=%s,infinite_rx=1\","
 		 " \"eni\": {\"id\": \"eni-bench1\", \"account\": \"1\", \"vpc\": \"v\", \"subnet\": \"s\","
@@ -144,7 +146,7 @@ static const char *config_json(const char *pcap, unsigned flows, char *buf, size
 		 "  {\"number\": 100, \"action\": \"allow\", \"proto\": \"all\", \"cidr\": \"0.0.0.0/0\"}],"
 		 " \"egress\": [{\"number\": 100, \"action\": \"allow\", \"proto\": \"all\", \"cidr\": \"0.0.0.0/0\"}]}],"
 		 "\"lcores\": [{\"lcore\": 1, \"ports\": [\"src\", \"dst\", \"up\"]}]}",
-		 mbufs, cache, pcap);
+		 mbufs, cache, cache, pcap);
 	return buf;
 }
 
