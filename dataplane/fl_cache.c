@@ -209,7 +209,8 @@ static inline void account_one(struct fl_worker *w, const struct fl_lkey *lk, ui
 	}
 	e->packets++;
 	e->bytes += len;
-	e->last_ns = now;
+	/* after a big clock step back (fl_clock()) an entry may be newer than now */
+	e->last_ns = now > e->last_ns ? now : e->last_ns;
 	e->fragments += frag;
 	e->tcp_flags |= tcp_flags;
 	if (tcp_flags & (REC_TCP_FIN | REC_TCP_RST))
@@ -284,6 +285,7 @@ uint16_t fl_dp_account_burst(struct fl_worker *w, struct rte_mbuf *const *pkts,
 {
 	uint16_t done = 0;
 
+	now_ns = fl_clock(w, now_ns);
 	while (done < n) {
 		uint16_t c = RTE_MIN((uint16_t)(n - done), (uint16_t)FL_BURST_MAX);
 		account_chunk(w, pkts + done, meta + done, c, now_ns);
