@@ -172,6 +172,15 @@ uint32_t vs_conn_prefetch(const struct vs_conn *ct, uint32_t eni, const struct v
 	return h;
 }
 
+void vs_conn_prefetch_key(const struct vs_conn *ct, uint32_t hash)
+{
+	const struct conn_bucket *bk = &ct->b[hash & ct->mask];
+	uint32_t base = (hash & ct->mask) * WAYS;
+	for (int w = 0; w < WAYS; w++)
+		if (bk->sig[w] == hash)
+			rte_prefetch0(&ct->keys[base + (uint32_t)w]);
+}
+
 bool vs_conn_lookup_reverse(struct vs_conn *ct, uint32_t eni, const struct vs_flow *f,
 			    uint64_t now_ns, uint32_t *rule_id)
 {
