@@ -7,7 +7,8 @@
  * A net_pcap port (infinite_rx=1) replays the capture as an ENI; half of it
  * goes to a second ENI and half to the uplink, both net_null. The main
  * lcore drains the export ring as eniflowd would, so no record meets a full
- * ring. The flow cache and the SG connection table are sized for the flows
+ * ring (sized to hold a whole end-of-phase flush). The flow cache and the
+ * SG connection table are sized for the flows
  * (FLOWS x 1.5 live entries each: half the packets cross two ENIs) at 4x
  * FLOWS entries, as docs/operations.md says to size them.
  *
@@ -131,10 +132,12 @@ static double median(const double *v, int n)
 
 static const char *config_json(const char *pcap, unsigned flows, char *buf, size_t cap)
 {
-	unsigned mbufs = flows + 65536, cache = flows * 4 < 65536 ? 65536 : flows * 4;
+	unsigned mbufs = flows + 65536, cache = flows * 4 < 65536 ? 65536 : flows * 4, ring = 65536;
+	while (ring < flows * 2 && ring < (1u << 21))
+		ring <<= 1; /* holds the 1.5x FLOWS records of the end-of-phase flush */
 	snprintf(buf, cap,
 		 "{\"mbufs\": %u, \"mbuf_data_room\": 128, \"flows_per_worker\": %u,"
-		 " \"connections_per_worker\": %u,"
+		 " \"connections_per_worker\": %u, \"flow_ring_size\": %u,"
 		 "\"ports\": ["
 		 "{\"name\": \"src\", \"devargs\": \"net_pcap_b0,rx_pcap=%s,infinite_rx=1\","
 		 " \"eni\": {\"id\": \"eni-bench1\", \"account\": \"1\", \"vpc\": \"v\", \"subnet\": \"s\","
@@ -152,7 +155,7 @@ static const char *config_json(const char *pcap, unsigned flows, char *buf, size
 		 "  {\"number\": 100, \"action\": \"allow\", \"proto\": \"all\", \"cidr\": \"0.0.0.0/0\"}],"
 		 " \"egress\": [{\"number\": 100, \"action\": \"allow\", \"proto\": \"all\", \"cidr\": \"0.0.0.0/0\"}]}],"
 		 "\"lcores\": [{\"lcore\": 1, \"ports\": [\"src\", \"dst\", \"up\"]}]}",
-		 mbufs, cache, cache, pcap);
+		 mbufs, cache, cache, ring, pcap);
 	return buf;
 }
 
