@@ -151,8 +151,14 @@ void efd_dests_sync(struct efd_dests *x, const struct seg_eni_info *dict, uint32
 
 	pthread_mutex_lock(&x->mu);
 	for (uint32_t f = 0; f < d->fls.n; f++)
-		for (unsigned i = 0; i < d->fls.fl[f].n_dest && nn < EFD_MAX_SINKS; i++)
+		for (unsigned i = 0; i < d->fls.fl[f].n_dest; i++) {
+			if (nn == EFD_MAX_SINKS) { /* said loudly: this flow log gets no copy */
+				efd_log("error", "dest_limit", "flow_log=%s dest=%u max=%d",
+					d->fls.fl[f].id, i, EFD_MAX_SINKS);
+				continue;
+			}
 			want_sink(x, &d->fls.fl[f], i, next, &nn);
+		}
 	for (uint32_t k = 0; k < x->n; k++)
 		if (x->s[k])
 			sink_close(x->s[k]);

@@ -9,6 +9,7 @@
 
 struct ipfix_exporter;
 
+/** Records/packets/bytes dropped, and the time span of their flows. */
 struct loss {
 	uint64_t records, packets, bytes, first, last;
 };
