@@ -66,6 +66,11 @@ void api_stats_get(struct efd *d, const struct efd_req *q, struct efd_resp *r)
 			    "writer_error", d->writer_error, "last_error", d->last_error,
 			    "writer", writer_json(&d->ctr), "lcores", lcores, "enis", enis);
 	pthread_mutex_unlock(&d->lock);
+	if (d->dests && r->json) { /* after d->lock: the destinations have their own */
+		json_t *ds = efd_dests_stats_json(d->dests);
+		json_object_update(r->json, ds);
+		json_decref(ds);
+	}
 }
 
 struct mbuf {
@@ -129,6 +134,10 @@ void api_metrics_get(struct efd *d, const struct efd_req *q, struct efd_resp *r)
 	if (d->attached && d->shm.stats)
 		metrics_dataplane(d, &b);
 	pthread_mutex_unlock(&d->lock);
+	char *dm = d->dests ? efd_dests_metrics(d->dests) : NULL;
+	if (dm)
+		mprintf(&b, "%s", dm);
+	free(dm);
 	r->raw = MHD_create_response_from_buffer(b.len, b.p, MHD_RESPMEM_MUST_FREE);
 	MHD_add_response_header(r->raw, "Content-Type", "text/plain; version=0.0.4");
 	r->status = 200;

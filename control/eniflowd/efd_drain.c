@@ -77,9 +77,14 @@ struct efd_drain *efd_drain_create(struct efd *d)
 		return NULL;
 	dr->d = d;
 	dr->cap = d->cfg.block_records;
-	/* room for the peeked block plus the loss/no-data records added to it */
-	dr->buf = calloc((size_t)dr->cap + 2 * EFL_MAX_ENIS, sizeof(struct rec_flow));
-	if (dr->buf == NULL) {
+	/* room for the peeked block plus the loss/no-data records added to it
+	 * (writer loss, no data, destination loss: at most one each per ENI) */
+	dr->buf = calloc((size_t)dr->cap + 3 * EFL_MAX_ENIS, sizeof(struct rec_flow));
+	d->dests = efd_dests_create(d);
+	if (dr->buf == NULL || d->dests == NULL) {
+		efd_dests_destroy(d->dests);
+		d->dests = NULL;
+		free(dr->buf);
 		free(dr);
 		return NULL;
 	}
@@ -101,6 +106,8 @@ void efd_drain_destroy(struct efd_drain *dr)
 		return;
 	if (dr->jfd >= 0)
 		close(dr->jfd);
+	efd_dests_destroy(dr->d->dests);
+	dr->d->dests = NULL;
 	free(dr->buf);
 	free(dr);
 }
@@ -173,6 +180,7 @@ void efd_publish_config(struct efd *d)
 		}
 		dr->eni[i].cfg = want;
 	}
+	efd_dests_sync(d->dests, dr->dict_enis, dr->n_enis);
 	pthread_mutex_unlock(&d->lock);
 }
 
@@ -247,14 +255,16 @@ static uint32_t add_meta(struct efd_drain *dr, uint32_t n, uint64_t now, uint64_
 		e->win_start_ns += win * ((now - e->win_start_ns) / win);
 		e->win_accounted = acc;
 	}
-	return n;
+	return n + efd_dests_add_loss(dr->d->dests, dr->buf + n, EFL_MAX_ENIS);
 }
 
 /** Tally what the open segment holds per ENI (to report it if the segment is lost). */
 static void tally(struct efd_drain *dr, const struct rec_flow *r, uint32_t n)
 {
 	for (uint32_t i = 0; i < n; i++) {
-		if (r[i].eni >= EFL_MAX_ENIS || r[i].kind == REC_KIND_NODATA)
+		/* a destination's loss is not the segment's: the flows are in it */
+		if (r[i].eni >= EFL_MAX_ENIS || r[i].kind == REC_KIND_NODATA ||
+		    (r[i].kind == REC_KIND_LOSS && r[i].end_reason == REC_END_LOSS_EXPORTER))
 			continue;
 		struct eni_state *e = &dr->eni[r[i].eni];
 		uint64_t lr = r[i].kind == REC_KIND_LOSS && r[i].end_reason == REC_END_LOSS_WRITER ?
@@ -476,7 +486,9 @@ static unsigned write_block(struct efd_drain *dr, uint64_t now)
 		journal_end(dr);
 	tally(dr, dr->buf, n);
 	loss_written(dr, dr->buf, n);
+	efd_dests_loss_written(d->dests, dr->buf, n);
 	efd_tail_publish(d, dr->buf, kept);
+	efd_dests_deliver(d->dests, dr->buf, kept);
 	pthread_mutex_lock(&d->lock);
 	d->ctr.records_drained += peeked;
 	d->ctr.records_filtered += filtered;
@@ -492,6 +504,8 @@ static bool meta_due(const struct efd_drain *dr, uint64_t now)
 {
 	if (now - dr->last_nodata_ns < 100000000ULL)
 		return false;
+	if (efd_dests_loss_pending(dr->d->dests))
+		return true;
 	for (uint32_t i = 0; i < dr->n_enis; i++) {
 		const struct eni_state *e = &dr->eni[i];
 		if (e->lost_records || (e->cfg.enabled &&
@@ -505,6 +519,7 @@ unsigned efd_drain_poll(struct efd_drain *dr, uint64_t now, bool force)
 {
 	unsigned total = 0;
 
+	efd_dests_poll(dr->d->dests, now);
 	if (now < dr->retry_after_ns && !force)
 		return 0;
 	if (efd_store_rotate_due(dr->d->store, now))
@@ -529,5 +544,12 @@ unsigned efd_drain_poll(struct efd_drain *dr, uint64_t now, bool force)
 
 void efd_drain_seal(struct efd_drain *dr)
 {
+	/* what the destinations still hold goes out, or is counted and written
+	 * as their loss, before the segment is sealed */
+	efd_dests_flush(dr->d->dests, 1000);
+	if (efd_dests_loss_pending(dr->d->dests) && dr->d->shm.hdr)
+		write_block(dr, efd_now_ns());
 	seal_now(dr);
+	efd_dests_close_all(dr->d->dests);
+	dr->published_dirty = UINT64_MAX; /* a re-attach reopens them */
 }

@@ -125,6 +125,8 @@ static int apply_field(const char *key, json_t *v, bool patch, const struct efd_
 		fl->sample_1_in_n = (uint32_t)x;
 		return 0;
 	}
+	if (strcmp(key, "destinations") == 0)
+		return efd_dests_from_json(v, fl, err);
 	efd_err_set(err, 400, key, "unknown field");
 	return -EINVAL;
 }
@@ -168,11 +170,13 @@ int efd_fl_from_json(const json_t *body, bool patch, const struct efd_enis *enis
 
 json_t *efd_fl_to_json(const struct efd_flowlog *fl)
 {
-	return json_pack("{s:s, s:s, s:s, s:i, s:i, s:I}", "id", fl->id, "resource", fl->resource,
+	return json_pack("{s:s, s:s, s:s, s:i, s:i, s:I, s:o}", "id", fl->id,
+			 "resource", fl->resource,
 			 "traffic_type", efd_traffic_name(fl->traffic_type),
 			 "aggregation_interval_s", (int)fl->agg_interval_s,
 			 "sample_1_in_n", (int)fl->sample_1_in_n,
-			 "created_ns", (json_int_t)fl->created_ns);
+			 "created_ns", (json_int_t)fl->created_ns,
+			 "destinations", efd_dests_to_json(fl));
 }
 
 static int fl_from_saved(json_t *o, struct efd_flowlog *fl, struct efd_err *err)

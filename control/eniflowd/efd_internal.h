@@ -71,6 +71,24 @@ int efd_config_parse(const char *text, size_t len, struct efd_config *c, struct 
 
 /* ---------------------------------------------------------- flow logs */
 
+/* ------------------------------------------------------- destinations */
+
+#define EFD_MAX_DESTS 4   /**< destinations per flow log */
+#define EFD_MAX_SINKS 64  /**< live destinations in the daemon */
+
+enum efd_dest_type { EFD_DEST_IPFIX = 1, EFD_DEST_JSONL = 2 };
+
+/** One live destination of a flow log (efd_dest.c validates it). */
+struct efd_dest_cfg {
+	uint8_t type;           /**< enum efd_dest_type */
+	bool tcp;               /**< ipfix: TCP instead of UDP */
+	uint8_t format;         /**< jsonl: REC_FMT_JSON or REC_FMT_ECS */
+	uint16_t port;          /**< ipfix */
+	char host[64];          /**< ipfix: numeric IPv4/IPv6 address */
+	uint64_t rotate_bytes;  /**< jsonl: seal the file at this size */
+	uint32_t rotate_age_s;  /**< jsonl: ... or at this age */
+};
+
 /** One flow log as created through the API. */
 struct efd_flowlog {
 	char id[EFD_FL_ID_LEN];        /**< "fl-" + 16 hex */
@@ -79,6 +97,8 @@ struct efd_flowlog {
 	uint16_t agg_interval_s;
 	uint32_t sample_1_in_n;
 	uint64_t created_ns;
+	uint32_t n_dest;
+	struct efd_dest_cfg dest[EFD_MAX_DESTS];
 };
 
 /** The set of flow logs, persisted to DATA_DIR/flowlogs.json. Not locked: callers hold efd.lock. */
@@ -118,6 +138,38 @@ int efd_fls_remove(struct efd_flowlogs *s, const char *id);
  */
 const struct efd_flowlog *efd_fls_effective(const struct efd_flowlogs *s,
 					    const struct efl_shm_eni *e, struct efl_eni_cfg *cfg);
+
+/** Validate the "destinations" array into fl (replacing fl's). 0 or -EINVAL, err names destinations[i].field. */
+int efd_dests_from_json(const json_t *v, struct efd_flowlog *fl, struct efd_err *err);
+/** fl's destinations as a JSON array (new reference). */
+json_t *efd_dests_to_json(const struct efd_flowlog *fl);
+
+struct efd;
+struct efd_dests;
+/** Live destinations, owned by the main (drain) thread. NULL+errno. */
+struct efd_dests *efd_dests_create(struct efd *d);
+/** Flush (bounded), close every destination, seal JSON Lines files. NULL: no-op. */
+void efd_dests_destroy(struct efd_dests *x);
+/** Caller holds d->lock: open/close destinations to match the flow logs, map ENIs to them. */
+void efd_dests_sync(struct efd_dests *x, const struct seg_eni_info *dict, uint32_t n_enis);
+/** Copy the FLOW records among recs to the destinations of their ENI. Never blocks on a collector. */
+void efd_dests_deliver(struct efd_dests *x, const struct rec_flow *recs, size_t n);
+/** Non-blocking I/O and time-based JSON Lines rotation. */
+void efd_dests_poll(struct efd_dests *x, uint64_t now_ns);
+/** Give the exporters up to timeout_ms to send what they hold (shutdown). */
+void efd_dests_flush(struct efd_dests *x, int timeout_ms);
+/** Close every destination (detach: JSON Lines sealed); the next sync reopens them. */
+void efd_dests_close_all(struct efd_dests *x);
+/** True when destination loss waits to be written as REC_END_LOSS_EXPORTER records. */
+bool efd_dests_loss_pending(const struct efd_dests *x);
+/** Append pending per-ENI exporter-loss records to out (at most room). Returns how many. */
+uint32_t efd_dests_add_loss(struct efd_dests *x, struct rec_flow *out, uint32_t room);
+/** Those loss records are now in a written block: no longer pending. */
+void efd_dests_loss_written(struct efd_dests *x, const struct rec_flow *recs, size_t n);
+/** Per-destination counters for /v1/stats (new reference). */
+json_t *efd_dests_stats_json(struct efd_dests *x);
+/** Per-destination Prometheus lines (malloc'd text, caller frees; NULL on ENOMEM). */
+char *efd_dests_metrics(struct efd_dests *x);
 
 /* -------------------------------------------------------------- store */
 
@@ -269,6 +321,7 @@ struct efd {
 	/* owned by the main thread */
 	struct efd_store *store;
 	struct efd_drain *drain;
+	struct efd_dests *dests;   /**< created with the drain; stats lock it themselves */
 };
 
 extern volatile int efd_stop_flag;

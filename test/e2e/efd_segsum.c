@@ -18,7 +18,8 @@
 
 struct sum {
 	unsigned long long pk[2], by[2], recs[2];
-	unsigned long long loss_pk[4], loss_by[4]; /* ring, writer, recovery, other */
+	unsigned long long loss_pk[5], loss_by[5]; /* ring, writer, recovery, other, exporter */
+	unsigned long long loss_exp_recs; /* lost_records of REC_END_LOSS_EXPORTER records */
 	unsigned long long nodata, bad_rule;
 };
 
@@ -57,7 +58,11 @@ static int add(const struct rec_flow *r, size_t n, void *arg)
 		} else if (r[i].kind == REC_KIND_LOSS) {
 			int k = r[i].end_reason == REC_END_LOSS_RING ? 0 :
 				r[i].end_reason == REC_END_LOSS_WRITER ? 1 :
-				r[i].end_reason == REC_END_LOSS_RECOVERY ? 2 : 3;
+				r[i].end_reason == REC_END_LOSS_RECOVERY ? 2 :
+				/* a destination's copy, not the segment's records: apart */
+				r[i].end_reason == REC_END_LOSS_EXPORTER ? 4 : 3;
+			if (k == 4)
+				s->loss_exp_recs += r[i].lost_records;
 			s->loss_pk[k] += r[i].packets;
 			s->loss_by[k] += r[i].bytes;
 		} else if (r[i].kind == REC_KIND_NODATA) {
@@ -97,10 +102,13 @@ int main(int argc, char **argv)
 		       "\"reject_records\": %llu, \"reject_without_rule\": %llu, "
 		       "\"loss_ring_packets\": %llu, \"loss_ring_bytes\": %llu, "
 		       "\"loss_writer_packets\": %llu, \"loss_writer_bytes\": %llu, "
-		       "\"loss_recovery_packets\": %llu, \"loss_other_packets\": %llu, \"nodata\": %llu}",
+		       "\"loss_recovery_packets\": %llu, \"loss_other_packets\": %llu, \"nodata\": %llu, "
+		       "\"loss_exporter_records\": %llu, \"loss_exporter_packets\": %llu, "
+		       "\"loss_exporter_bytes\": %llu}",
 		       e ? ", " : "", e, s->pk[0], s->by[0], s->pk[1], s->by[1], s->recs[0], s->recs[1],
 		       s->bad_rule, s->loss_pk[0], s->loss_by[0], s->loss_pk[1], s->loss_by[1],
-		       s->loss_pk[2], s->loss_pk[3], s->nodata);
+		       s->loss_pk[2], s->loss_pk[3], s->nodata, s->loss_exp_recs, s->loss_pk[4],
+		       s->loss_by[4]);
 	}
 	printf("]}\n");
 	return bad ? 1 : 0;
