@@ -258,40 +258,55 @@ static void run(struct efd *d, struct qry_params *p, const char *det, struct efd
 	send_body(r, body, len);
 }
 
+/** Parse and check the request into p. 0, or -1 with x filled. */
+static int parse_request(struct efd *d, const struct efd_req *q, const char *det,
+			 struct qry_params *p, struct qerr *x)
+{
+	struct args a = {.p = p, .x = x};
+	const char *path = !det ? "" : !strcmp(det, "threats") ? d->cfg.threat_lists :
+			   !strcmp(det, "geo") ? d->cfg.geo_mmdb : "";
+	char buf[EFD_PATH_MAX + 8];
+
+	MHD_get_connection_values(q->conn, MHD_GET_ARGUMENT_KIND, take_arg, &a);
+	if (a.failed)
+		return -1;
+	if (*path) {
+		snprintf(buf, sizeof(buf), "%s=%s", det[0] == 't' ? "lists" : "mmdb", path);
+		if (qry_params_set(p, "set", buf, &x->e)) {
+			x->status = 500;
+			return -1;
+		}
+	}
+	if (!det && p->n_settings) {
+		set_err(x, 400, "set", "set: detection settings are for /v1/detections/{name}");
+		return -1;
+	}
+	if (!det && !p->aggregate && p->limit > d->cfg.query_max_list) {
+		snprintf(buf, sizeof(buf), "limit: at most %u records per request",
+			 d->cfg.query_max_list);
+		set_err(x, 400, "limit", buf);
+		return -1;
+	}
+	if ((det || p->aggregate) && qry_params_build(p, false, &x->e)) {
+		/* its messages start with the parameter's name */
+		x->status = 400;
+		snprintf(x->field, sizeof(x->field), "%.*s", (int)strcspn(x->e.msg, ":"), x->e.msg);
+		return -1;
+	}
+	if (p->scan.until_ns && p->scan.until_ns <= p->scan.since_ns) {
+		set_err(x, 400, "until", "until: must be after since");
+		return -1;
+	}
+	return 0;
+}
+
 /** Parse, check and bound the request, then run it. */
 static void handle(struct efd *d, const struct efd_req *q, const char *det, struct efd_resp *r)
 {
 	struct qry_params p = {0};
 	struct qerr x = {0};
-	struct args a = {.p = &p, .x = &x};
 
-	MHD_get_connection_values(q->conn, MHD_GET_ARGUMENT_KIND, take_arg, &a);
-	const char *path = !det ? "" : !strcmp(det, "threats") ? d->cfg.threat_lists :
-			   !strcmp(det, "geo") ? d->cfg.geo_mmdb : "";
-	if (!a.failed && *path) {
-		char set[EFD_PATH_MAX + 8];
-		snprintf(set, sizeof(set), "%s=%s", det[0] == 't' ? "lists" : "mmdb", path);
-		if (qry_params_set(&p, "set", set, &x.e))
-			x.status = 500, a.failed = true;
-	}
-	if (!a.failed && !det && p.n_settings)
-		set_err(&x, 400, "set", "set: detection settings are for /v1/detections/{name}"),
-			a.failed = true;
-	if (!a.failed && !det && !p.aggregate && p.limit > d->cfg.query_max_list) {
-		char msg[96];
-		snprintf(msg, sizeof(msg), "limit: at most %u records per request",
-			 d->cfg.query_max_list);
-		set_err(&x, 400, "limit", msg);
-		a.failed = true;
-	}
-	if (!a.failed && (det || p.aggregate) && qry_params_build(&p, false, &x.e)) {
-		x.status = 400;
-		snprintf(x.field, sizeof(x.field), "%.*s", (int)strcspn(x.e.msg, ":"), x.e.msg);
-		a.failed = true;
-	}
-	if (!a.failed && p.scan.until_ns && p.scan.until_ns <= p.scan.since_ns)
-		set_err(&x, 400, "until", "until: must be after since"), a.failed = true;
-	if (a.failed) {
+	if (parse_request(d, q, det, &p, &x)) {
 		send_err(r, &x);
 		qry_params_clear(&p);
 		return;
