@@ -24,10 +24,12 @@ EOT
 EPID=$!
 for _ in $(seq 50); do curl -sf "127.0.0.1:$PORT/v1/health" >/dev/null && break; sleep 0.1; done
 best() { # best CMD... -> seconds, best of 3
-	local b=999999 t
+	local b=999999 t0 t1
 	for _ in 1 2 3; do
-		t=$( { /usr/bin/time -f %e "$@" >/dev/null 2>/dev/null; } 2>&1 | tail -1)
-		b=$(echo "if ($t < $b) $t else $b" | bc -l)
+		t0=$(date +%s.%N)
+		"$@" >/dev/null 2>&1
+		t1=$(date +%s.%N)
+		b=$(echo "t = $t1 - $t0; if (t < $b) t else $b" | bc -l)
 	done
 	echo "$b"
 }
