@@ -5,8 +5,9 @@
 # `eniflow query|detect --format json` does on the same files (same rows,
 # same records, same scan statistics); bad parameters get 400 naming the
 # parameter (and the filter's column), limits get 413/422/503 naming the
-# limit, the server's own bounds apply when the request sets none, an
-# unknown detection gets 404, and server file paths cannot be set.
+# limit, the server's own bounds apply when the request sets none, queries
+# over query_concurrency get 503, an unknown detection gets 404, and server
+# file paths cannot be set.
 # usage: query_api.sh ENIFLOWD ENIFLOW
 set -u
 PY=$(command -v /usr/bin/python3 || command -v python3)
@@ -213,4 +214,23 @@ check "server max_records" 413 max_records "$B/v1/query?group_by=eni"
 check "raised max_records" 413 max_records "$B/v1/query?group_by=eni&max_records=1000000"
 check "server max_groups" 422 max_groups "$B/v1/query?group_by=src&since=@1700000000000000000&until=@1700000001000000000"
 check "within bounds" 200 "" "$B/v1/query?group_by=eni&since=@1700000000000000000&until=@1700000010000000000"
+
+# one query at a time: of 8 sent at once (each scans 200K records, ~0.1 s or
+# more), the first runs and at least one other is turned away with 503
+stop
+config ', "query_concurrency": 1'
+start
+CURLS=()
+for i in $(seq 8); do
+	curl -s -o "$TMP/conc$i" -w '%{http_code}\n' "$B/v1/detections/scanners?set=window=1s" >"$TMP/code$i" &
+	CURLS+=($!)
+done
+wait "${CURLS[@]}"
+codes=$(cat "$TMP"/code* | sort | uniq -c | tr -s ' ' | tr '\n' ';')
+n200=$(cat "$TMP"/code* | grep -c '^200$')
+n503=$(cat "$TMP"/code* | grep -c '^503$')
+[ "$n200" -ge 1 ] && [ "$n503" -ge 1 ] && [ $((n200 + n503)) = 8 ] ||
+	die "8 concurrent queries with query_concurrency 1: status counts $codes"
+grep -l '"too many queries running' "$TMP"/conc* >/dev/null || die "503 without its message"
+echo "concurrency: $codes"
 echo "query_api: all checks passed"
