@@ -164,6 +164,23 @@ static void list_err(struct qry_err *err, const char *list, size_t off, const ch
 		 (int)len, tok, list, (int)off, "");
 }
 
+/* Trims the list item p[0..len) of spaces (*tok, *tl) and finds it among names[0..n);
+ * returns its index or -1. Shared by the group-by and aggregate lists. */
+static int lookup_item(const char *p, size_t len, const char *const *names, int n,
+		       const char **tok, size_t *tl)
+{
+	size_t lead = strspn(p, " ");
+
+	*tok = p + lead;
+	*tl = len - lead;
+	while (*tl && (*tok)[*tl - 1] == ' ')
+		(*tl)--;
+	for (int k = 0; k < n; k++)
+		if (strlen(names[k]) == *tl && !strncmp(names[k], *tok, *tl))
+			return k;
+	return -1;
+}
+
 int qry_parse_keys(const char *list, struct qry_agg_spec *spec, struct qry_err *err)
 {
 	const char *p = list;
@@ -171,15 +188,9 @@ int qry_parse_keys(const char *list, struct qry_agg_spec *spec, struct qry_err *
 	spec->n_keys = 0;
 	while (*p) {
 		size_t len = strcspn(p, ",");
-		size_t lead = strspn(p, " ");
-		const char *tok = p + lead;
-		size_t tl = len - lead;
-		while (tl && tok[tl - 1] == ' ')
-			tl--;
-		int found = -1;
-		for (int k = 0; k < QRY_KEY_MAX; k++)
-			if (strlen(qa_key_names[k]) == tl && !strncmp(qa_key_names[k], tok, tl))
-				found = k;
+		const char *tok;
+		size_t tl;
+		int found = lookup_item(p, len, qa_key_names, QRY_KEY_MAX, &tok, &tl);
 		if (found < 0 || spec->n_keys == QRY_MAX_KEYS) {
 			list_err(err, list, (size_t)(tok - list),
 				 found < 0 ? "unknown group-by key" : "too many group-by keys", tl, tok);
@@ -206,15 +217,9 @@ int qry_parse_aggs(const char *list, struct qry_agg_spec *spec, struct qry_err *
 			depth += p[len] == '(' ? 1 : p[len] == ')' ? -1 : 0;
 			len++;
 		}
-		size_t lead = strspn(p, " ");
-		const char *tok = p + lead;
-		size_t tl = len - lead;
-		while (tl && tok[tl - 1] == ' ')
-			tl--;
-		int found = -1;
-		for (int k = 0; k < QRY_AGG_MAX; k++)
-			if (strlen(qa_agg_names[k]) == tl && !strncmp(qa_agg_names[k], tok, tl))
-				found = k;
+		const char *tok;
+		size_t tl;
+		int found = lookup_item(p, len, qa_agg_names, QRY_AGG_MAX, &tok, &tl);
 		if (found < 0 || spec->n_aggs == QRY_MAX_AGGS) {
 			list_err(err, list, (size_t)(tok - list),
 				 found < 0 ? "unknown aggregate" : "too many aggregates", tl, tok);

@@ -80,6 +80,20 @@ static void put_id(uint8_t *p, const char *s)
 	memcpy(p, s, n);
 }
 
+/* A zeroed skippable frame of payload size plen, its frame header and payload tag
+ * written: the header and the index differ only in magic, tag and what follows. */
+static uint8_t *frame_alloc(uint32_t magic, const char *tag, size_t plen)
+{
+	uint8_t *b = calloc(1, SEG_SKIP_HDR + plen);
+
+	if (!b)
+		return NULL;
+	seg_put32(b, magic);
+	seg_put32(b + 4, (uint32_t)plen);
+	memcpy(b + SEG_SKIP_HDR, tag, SEG_TAG_LEN);
+	return b;
+}
+
 int seg_encode_header(const struct seg_header_info *h, uint8_t **buf, size_t *len)
 {
 	size_t plen = SEG_HDR_FIXED + (size_t)h->n_enis * SEG_ENI_ENTRY + 4;
@@ -87,13 +101,10 @@ int seg_encode_header(const struct seg_header_info *h, uint8_t **buf, size_t *le
 
 	if (h->n_enis > SEG_MAX_ENIS || (h->n_enis && !h->enis))
 		return -EINVAL;
-	b = calloc(1, SEG_SKIP_HDR + plen);
+	b = frame_alloc(SEG_MAGIC_HEADER, SEG_TAG_HEADER, plen);
 	if (!b)
 		return -ENOMEM;
-	seg_put32(b, SEG_MAGIC_HEADER);
-	seg_put32(b + 4, (uint32_t)plen);
 	p = b + SEG_SKIP_HDR;
-	memcpy(p, SEG_TAG_HEADER, SEG_TAG_LEN);
 	seg_put32(p + 8, SEG_FORMAT_VERSION);
 	seg_put32(p + 12, REC_VERSION);
 	seg_put32(p + 16, REC_SIZE);
@@ -182,13 +193,10 @@ int seg_encode_index(const struct seg_block_info *b, uint32_t n, uint8_t **buf, 
 		plen += SEG_IDX_ENTRY + 4 * (size_t)b[i].n_enis;
 	if (plen > UINT32_MAX)
 		return -EFBIG;
-	out = malloc(SEG_SKIP_HDR + plen);
+	out = frame_alloc(SEG_MAGIC_INDEX, SEG_TAG_INDEX, plen);
 	if (!out)
 		return -ENOMEM;
-	seg_put32(out, SEG_MAGIC_INDEX);
-	seg_put32(out + 4, (uint32_t)plen);
 	p = out + SEG_SKIP_HDR;
-	memcpy(p, SEG_TAG_INDEX, SEG_TAG_LEN);
 	seg_put32(p + 8, n);
 	seg_put32(p + 12, 0);
 	off = SEG_IDX_FIXED;

@@ -58,4 +58,24 @@ int cli_parse_u64(const char *prog, const char *opt, const char *s,
  */
 int cli_finish_stdout(const char *prog);
 
+struct seg_reader;
+struct rec_flow;
+
+/** What cli_each_block calls: per file once it is open, then per readable block. */
+struct cli_block_ops {
+	/* After the file opened; reports its own failure on stderr and returns < 0. */
+	int (*open)(void *ctx, struct seg_reader *r, const char *path);
+	/* One block's records; < 0 stops the file (reported by the callee). */
+	int (*block)(void *ctx, const struct rec_flow *recs, size_t n, const char *path);
+};
+
+/**
+ * Open the segment file path and hand every block to ops, one by one through
+ * the index: a bad block is reported ("PROG: problem (block N skipped)") and
+ * the blocks after it are still read, so a damaged file yields all that can be
+ * trusted. Returns CLI_OK, or CLI_FAULT once any fault was reported.
+ */
+int cli_each_block(const char *prog, const char *path, const struct cli_block_ops *ops,
+		   void *ctx);
+
 #endif /* ENIFLOW_CLI_H */

@@ -106,41 +106,26 @@ static int print_records(struct cat_ctx *c, const struct rec_flow *recs, size_t 
 	return 0;
 }
 
-/* Print one file. Returns CLI_OK, or CLI_FAULT after reporting the fault. */
-static int cat_file(struct cat_ctx *c, const char *path)
+static int cat_open(void *ctx, struct seg_reader *r, const char *path)
 {
-	struct seg_err err = {0};
-	struct seg_reader *r = seg_reader_open(path, &err);
-	int status = CLI_OK;
+	struct cat_ctx *c = ctx;
 
-	if (!r) {
-		fflush(stdout); /* keep stdout and stderr in order on a terminal */
-		fprintf(stderr, "%s: %s\n", c->prog, err.msg[0] ? err.msg : strerror(errno));
-		return CLI_FAULT;
-	}
 	c->host_id = seg_reader_header(r)->host_id;
 	if (load_dict(c, seg_reader_header(r)) < 0) {
 		fprintf(stderr, "%s: %s: out of memory\n", c->prog, path);
-		seg_reader_close(r);
-		return CLI_FAULT;
+		return -ENOMEM;
 	}
-	for (uint32_t i = 0; i < seg_reader_n_blocks(r); i++) {
-		const struct rec_flow *recs;
-		long n = seg_reader_read_block(r, i, &recs, &err);
-		if (n < 0) {
-			fflush(stdout);
-			fprintf(stderr, "%s: %s (block %u skipped)\n", c->prog, err.msg, i);
-			status = CLI_FAULT;
-			continue;
-		}
-		if (print_records(c, recs, (size_t)n) < 0) {
-			status = CLI_FAULT; /* stdout broke: cli_finish_stdout says why */
-			break;
-		}
-	}
-	seg_reader_close(r);
-	return status;
+	return 0;
 }
+
+/* A failure here is stdout breaking: cli_finish_stdout says why. */
+static int cat_block(void *ctx, const struct rec_flow *recs, size_t n, const char *path)
+{
+	(void)path;
+	return print_records(ctx, recs, n);
+}
+
+static const struct cli_block_ops cat_ops = {cat_open, cat_block};
 
 int cli_cat(int argc, char **argv)
 {
@@ -185,7 +170,7 @@ int cli_cat(int argc, char **argv)
 	if (fmt != CAT_RAW)
 		fputs(rec_fmt_header((enum rec_fmt)fmt), stdout);
 	for (int i = optind; i < argc && !ferror(stdout); i++)
-		if (cat_file(c, argv[i]) != CLI_OK)
+		if (cli_each_block(c->prog, argv[i], &cat_ops, c) != CLI_OK)
 			status = CLI_FAULT;
 	free(c->dict);
 	free(c);

@@ -129,44 +129,36 @@ static int feed(struct export_ctx *c, const struct rec_flow *recs, size_t n)
 	return 0;
 }
 
-static int export_file(struct export_ctx *c, const char *path)
+static int export_open(void *ctx, struct seg_reader *r, const char *path)
 {
-	struct seg_err err = {0};
-	struct seg_reader *r = seg_reader_open(path, &err);
-	const struct seg_header_info *h;
-	int status = CLI_OK;
+	struct export_ctx *c = ctx;
+	const struct seg_header_info *h = seg_reader_header(r);
 
-	if (!r) {
-		fprintf(stderr, "%s: %s\n", c->prog, err.msg[0] ? err.msg : strerror(errno));
-		return CLI_FAULT;
-	}
 	/* ENI ids are looked up at encoding time: the previous file's records
 	 * must be out before its dictionary is replaced. */
 	if (!c->gave_up && ipfix_exporter_flush(c->x, c->timeout_ms) < 0) {
 		fprintf(stderr, "%s: collector made no progress for %d ms\n", c->prog, c->timeout_ms);
 		c->gave_up = true;
 	}
-	h = seg_reader_header(r);
 	if (ipfix_exporter_set_enis(c->x, h->enis, h->n_enis) < 0) {
 		fprintf(stderr, "%s: %s: out of memory\n", c->prog, path);
-		seg_reader_close(r);
-		return CLI_FAULT;
+		return -ENOMEM;
 	}
-	for (uint32_t i = 0; i < seg_reader_n_blocks(r); i++) {
-		const struct rec_flow *recs;
-		long n = seg_reader_read_block(r, i, &recs, &err);
-		if (n < 0) {
-			fprintf(stderr, "%s: %s (block %u skipped)\n", c->prog, err.msg, i);
-			status = CLI_FAULT;
-			continue;
-		}
-		if (feed(c, recs, (size_t)n) == -ETIMEDOUT)
-			fprintf(stderr, "%s: %s: collector made no progress for %d ms: "
-				"dropping (counted)\n", c->prog, path, c->timeout_ms);
-	}
-	seg_reader_close(r);
-	return status;
+	return 0;
 }
+
+/* A stalled collector is reported and counted, not a reason to stop reading. */
+static int export_block(void *ctx, const struct rec_flow *recs, size_t n, const char *path)
+{
+	struct export_ctx *c = ctx;
+
+	if (feed(c, recs, n) == -ETIMEDOUT)
+		fprintf(stderr, "%s: %s: collector made no progress for %d ms: "
+			"dropping (counted)\n", c->prog, path, c->timeout_ms);
+	return 0;
+}
+
+static const struct cli_block_ops export_ops = {export_open, export_block};
 
 static void print_summary(const struct ipfix_exporter_stats *s)
 {
@@ -267,7 +259,7 @@ int cli_export(int argc, char **argv)
 		return CLI_FAULT;
 	}
 	for (int i = optind; i < argc; i++)
-		if (export_file(&c, argv[i]) != CLI_OK)
+		if (cli_each_block(c.prog, argv[i], &export_ops, &c) != CLI_OK)
 			status = CLI_FAULT;
 	if (ipfix_exporter_flush(c.x, c.gave_up ? 0 : c.timeout_ms) < 0 && !c.gave_up)
 		fprintf(stderr, "%s: collector made no progress for %d ms\n", c.prog, c.timeout_ms);

@@ -66,10 +66,53 @@ static uint64_t default_start(const struct gen_opts *o)
 	return now - o->records * o->p.step_ns;
 }
 
+enum { O_V6 = 256, O_FLOWS_ONLY, O_START, O_STEP };
+
+/* Apply one parsed option to o; 0, or -EINVAL once a usage error is printed. */
+static int gen_option(const char *prog, int opt, struct gen_opts *o, uint64_t *start_s,
+		      bool *have_start)
+{
+	uint64_t v = 0;
+	int rc = 0;
+
+	switch (opt) {
+	case 'n':
+		rc = cli_parse_u64(prog, "--records", optarg, 1, UINT64_MAX / REC_SIZE, &o->records);
+		break;
+	case 'o': o->out = optarg; break;
+	case 'e':
+		rc = cli_parse_u64(prog, "--enis", optarg, 1, 1u << 20, &v);
+		o->p.n_enis = (uint32_t)v; break;
+	case 'F':
+		rc = cli_parse_u64(prog, "--flows", optarg, 1, 1u << 26, &v);
+		o->p.n_flows = (uint32_t)v; break;
+	case 's':
+		rc = cli_parse_u64(prog, "--seed", optarg, 0, UINT64_MAX, &o->p.seed);
+		break;
+	case 'm':
+		rc = cli_parse_u64(prog, "--per-segment", optarg, 1, UINT64_MAX, &o->per_segment);
+		break;
+	case 'b':
+		rc = cli_parse_u64(prog, "--block-records", optarg, 1, SEG_MAX_BLOCK_RECORDS, &o->block_records);
+		break;
+	case O_V6:
+		rc = cli_parse_u64(prog, "--v6-percent", optarg, 0, 100, &v);
+		o->p.v6_percent = (uint8_t)v; break;
+	case O_FLOWS_ONLY: o->p.all_kinds = false; break;
+	case O_START:
+		rc = cli_parse_u64(prog, "--start", optarg, 1, UINT64_MAX / 2000000000u, start_s);
+		*have_start = true; break;
+	case O_STEP:
+		rc = cli_parse_u64(prog, "--step-ns", optarg, 1, 1000000000000ull, &o->p.step_ns);
+		break;
+	default: cli_usage_hint(prog); return -EINVAL;
+	}
+	return rc;
+}
+
 /* Parse the options into o. Returns CLI_OK, or CLI_USAGE after a message. */
 static int gen_parse(int argc, char **argv, struct gen_opts *o)
 {
-	enum { O_V6 = 256, O_FLOWS_ONLY, O_START, O_STEP };
 	static const struct option opts[] = {
 		{"records", required_argument, NULL, 'n'},
 		{"out", required_argument, NULL, 'o'},
@@ -86,44 +129,16 @@ static int gen_parse(int argc, char **argv, struct gen_opts *o)
 		{NULL, 0, NULL, 0},
 	};
 	const char *prog = argv[0];
-	uint64_t v, start_s = 0;
+	uint64_t start_s = 0;
 	bool have_start = false;
 	int opt, rc = 0;
 
 	while (rc == 0 && (opt = getopt_long(argc, argv, "n:o:e:F:s:m:b:h", opts, NULL)) != -1) {
-		switch (opt) {
-		case 'n':
-			rc = cli_parse_u64(prog, "--records", optarg, 1, UINT64_MAX / REC_SIZE, &o->records);
-			break;
-		case 'o': o->out = optarg; break;
-		case 'e':
-			rc = cli_parse_u64(prog, "--enis", optarg, 1, 1u << 20, &v);
-			o->p.n_enis = (uint32_t)v; break;
-		case 'F':
-			rc = cli_parse_u64(prog, "--flows", optarg, 1, 1u << 26, &v);
-			o->p.n_flows = (uint32_t)v; break;
-		case 's':
-			rc = cli_parse_u64(prog, "--seed", optarg, 0, UINT64_MAX, &o->p.seed);
-			break;
-		case 'm':
-			rc = cli_parse_u64(prog, "--per-segment", optarg, 1, UINT64_MAX, &o->per_segment);
-			break;
-		case 'b':
-			rc = cli_parse_u64(prog, "--block-records", optarg, 1, SEG_MAX_BLOCK_RECORDS, &o->block_records);
-			break;
-		case O_V6:
-			rc = cli_parse_u64(prog, "--v6-percent", optarg, 0, 100, &v);
-			o->p.v6_percent = (uint8_t)v; break;
-		case O_FLOWS_ONLY: o->p.all_kinds = false; break;
-		case O_START:
-			rc = cli_parse_u64(prog, "--start", optarg, 1, UINT64_MAX / 2000000000u, &start_s);
-			have_start = true; break;
-		case O_STEP:
-			rc = cli_parse_u64(prog, "--step-ns", optarg, 1, 1000000000000ull, &o->p.step_ns);
-			break;
-		case 'h': gen_usage(stdout); return -1;
-		default: return cli_usage_hint(prog);
+		if (opt == 'h') {
+			gen_usage(stdout);
+			return -1;
 		}
+		rc = gen_option(prog, opt, o, &start_s, &have_start);
 	}
 	if (rc)
 		return CLI_USAGE;

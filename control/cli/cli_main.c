@@ -135,3 +135,37 @@ int main(int argc, char **argv)
 	usage(stderr);
 	return CLI_USAGE;
 }
+
+int cli_each_block(const char *prog, const char *path, const struct cli_block_ops *ops,
+		   void *ctx)
+{
+	struct seg_err err = {0};
+	struct seg_reader *r = seg_reader_open(path, &err);
+	int status = CLI_OK;
+
+	if (!r) {
+		fflush(stdout); /* keep stdout and stderr in order on a terminal */
+		fprintf(stderr, "%s: %s\n", prog, err.msg[0] ? err.msg : strerror(errno));
+		return CLI_FAULT;
+	}
+	if (ops->open(ctx, r, path) < 0) {
+		seg_reader_close(r);
+		return CLI_FAULT;
+	}
+	for (uint32_t i = 0; i < seg_reader_n_blocks(r); i++) {
+		const struct rec_flow *recs;
+		long n = seg_reader_read_block(r, i, &recs, &err);
+		if (n < 0) {
+			fflush(stdout);
+			fprintf(stderr, "%s: %s (block %u skipped)\n", prog, err.msg, i);
+			status = CLI_FAULT;
+			continue;
+		}
+		if (ops->block(ctx, recs, (size_t)n, path) < 0) {
+			status = CLI_FAULT;
+			break;
+		}
+	}
+	seg_reader_close(r);
+	return status;
+}

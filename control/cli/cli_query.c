@@ -109,6 +109,34 @@ static int list_detections(void)
 	return CLI_OK;
 }
 
+/* After the options: --list, the detection name, the paths, and the
+ * parameters checked as a whole. Same returns as parse(). */
+static int parse_operands(int argc, char **argv, struct qopts *o)
+{
+	struct qry_err err;
+
+	if (o->list)
+		return o->verb == V_DETECT ? list_detections() : cli_usage_error(o->prog, "--list is for detect");
+	if (o->verb == V_DETECT) {
+		if (optind >= argc)
+			return cli_usage_error(o->prog, "which detection? (eniflow detect --list)");
+		o->det_name = argv[optind++];
+	}
+	if (optind >= argc)
+		return cli_usage_error(o->prog, "no segment file or directory given");
+	o->paths = argv + optind;
+	o->n_paths = (size_t)(argc - optind);
+	if (o->verb != V_QUERY || o->p.aggregate) {
+		if (o->format && qry_params_set(&o->p, "format", o->format, &err))
+			return cli_usage_error(o->prog, "%s", err.msg);
+		if (qry_params_build(&o->p, o->verb == V_TOP, &err))
+			return cli_usage_error(o->prog, "%s", err.msg);
+	} else if (o->p.scan.until_ns && o->p.scan.until_ns <= o->p.scan.since_ns) {
+		return cli_usage_error(o->prog, "until: must be after since");
+	}
+	return -1;
+}
+
 /* getopt over argv; fills o. Returns -1 to go on, or an exit code. */
 static int parse(int argc, char **argv, struct qopts *o)
 {
@@ -161,26 +189,7 @@ static int parse(int argc, char **argv, struct qopts *o)
 		default: return cli_usage_hint(o->prog);
 		}
 	}
-	if (o->list)
-		return o->verb == V_DETECT ? list_detections() : cli_usage_error(o->prog, "--list is for detect");
-	if (o->verb == V_DETECT) {
-		if (optind >= argc)
-			return cli_usage_error(o->prog, "which detection? (eniflow detect --list)");
-		o->det_name = argv[optind++];
-	}
-	if (optind >= argc)
-		return cli_usage_error(o->prog, "no segment file or directory given");
-	o->paths = argv + optind;
-	o->n_paths = (size_t)(argc - optind);
-	if (o->verb != V_QUERY || o->p.aggregate) {
-		if (o->format && qry_params_set(&o->p, "format", o->format, &err))
-			return cli_usage_error(o->prog, "%s", err.msg);
-		if (qry_params_build(&o->p, o->verb == V_TOP, &err))
-			return cli_usage_error(o->prog, "%s", err.msg);
-	} else if (o->p.scan.until_ns && o->p.scan.until_ns <= o->p.scan.since_ns) {
-		return cli_usage_error(o->prog, "until: must be after since");
-	}
-	return -1;
+	return parse_operands(argc, argv, o);
 }
 
 static void print_stats(const struct qopts *o, const struct qry_stats *s)

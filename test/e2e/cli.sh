@@ -8,23 +8,9 @@ set -euo pipefail
 
 ENIFLOW=${1:?usage: cli.sh PATH/TO/eniflow}
 HERE=$(cd "$(dirname "$0")" && pwd)
-T=$(mktemp -d "${TMPDIR:-/tmp}/eniflow-cli.XXXXXX")
-trap 'rm -rf "$T"' EXIT
-
-fails=0
-ok() { printf 'ok   %s\n' "$*"; }
-bad() { printf 'FAIL %s\n' "$*" >&2; fails=$((fails + 1)); }
-# expect_rc WANT DESCRIPTION CMD... : run CMD, check its exit status
-expect_rc() {
-	local want=$1 what=$2 rc=0; shift 2
-	"$@" >"$T/out" 2>"$T/err" || rc=$?
-	if [ "$rc" = "$want" ]; then ok "$what (exit $rc)"; else
-		bad "$what: exit $rc, want $want; stdout: $(head -c 400 "$T/out"); stderr: $(head -c 400 "$T/err")"
-	fi
-}
-for tool in lz4 jq python3 sha256sum; do
-	command -v $tool >/dev/null || { echo "FAIL: $tool is needed (scripts/test installs it)" >&2; exit 1; }
-done
+source "$HERE/lib/common.sh"
+e2e_init cli
+e2e_need lz4 jq python3 sha256sum
 
 # --- gen: 20000 records, 8000 per segment -> 8000 + 8000 + 4000
 N=20000
@@ -158,8 +144,4 @@ expect_rc 2 "gen stray argument" "$ENIFLOW" gen --records 5 --out "$T/x" extra
 touch "$T/file"
 expect_rc 1 "gen --out onto a file" "$ENIFLOW" gen --records 5 --out "$T/file"
 
-if [ "$fails" -ne 0 ]; then
-	echo "cli.sh: $fails failures" >&2
-	exit 1
-fi
-echo "cli.sh: all checks passed"
+e2e_finish cli.sh

@@ -8,18 +8,16 @@
 set -euo pipefail
 
 ENIFLOW=${1:?usage: format_ecs.sh PATH/TO/eniflow}
-T=$(mktemp -d "${TMPDIR:-/tmp}/eniflow-ecs.XXXXXX")
-trap 'rm -rf "$T"' EXIT
-for tool in jq python3; do
-	command -v $tool >/dev/null || { echo "FAIL: $tool is needed (scripts/test installs it)" >&2; exit 1; }
-done
+HERE=$(cd "$(dirname "$0")" && pwd)
+source "$HERE/lib/common.sh"
+e2e_init ecs
+e2e_need jq python3
 
 "$ENIFLOW" gen --records 5000 --per-segment 5000 --enis 4 --flows 600 --seed 3 \
 	--v6-percent 40 --start 1700000000 --out "$T/segs" >/dev/null
 "$ENIFLOW" cat --format ecs "$T"/segs/*.fls >"$T/ecs.jsonl"
 "$ENIFLOW" cat --format csv "$T"/segs/*.fls >"$T/ref.csv"
 
-fails=0
 # jq parses line by line; a bad line fails the whole run with its line number.
 if ! jq -c . "$T/ecs.jsonl" >/dev/null 2>"$T/jq.err"; then
 	echo "FAIL: not valid JSON Lines: $(cat "$T/jq.err")" >&2; fails=$((fails + 1))
@@ -64,5 +62,4 @@ if not errs:
     print(f"ok   {len(ecs)} ECS lines match the records (addresses, counters, start times)")
 sys.exit(1 if errs else 0)
 PY
-[ "$fails" = 0 ] || { echo "format_ecs: $fails failures" >&2; exit 1; }
-echo "format_ecs: all passed"
+e2e_finish format_ecs

@@ -11,22 +11,10 @@ set -euo pipefail
 
 ENIFLOW=${1:?usage: ipfix_nfdump.sh PATH/TO/eniflow}
 HERE=$(cd "$(dirname "$0")" && pwd)
-T=$(mktemp -d "${TMPDIR:-/tmp}/eniflow-nfdump.XXXXXX")
-PIDS=()
-cleanup() {
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	rm -rf "$T"
-}
-trap cleanup EXIT
+source "$HERE/lib/common.sh"
+e2e_init nfdump
 export TZ=UTC # nfdump prints local time; the comparison reads UTC
-
-for tool in nfcapd nfdump python3 jq; do
-	command -v $tool >/dev/null || { echo "FAIL: $tool is needed (scripts/test installs it)" >&2; exit 1; }
-done
-fails=0
-ok() { printf 'ok   %s\n' "$*"; }
-bad() { printf 'FAIL %s\n' "$*" >&2; fails=$((fails + 1)); }
+e2e_need nfcapd nfdump python3 jq
 
 free_udp_port() {
 	python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
@@ -116,5 +104,4 @@ else
 	bad "collector restart: exit $rc sent $sent dropped $dropped accounted $acct flows after restart $after: $(cat "$T/err3")"
 fi
 
-[ "$fails" = 0 ] || { echo "ipfix_nfdump: $fails failures" >&2; exit 1; }
-echo "ipfix_nfdump: all passed"
+e2e_finish ipfix_nfdump

@@ -12,21 +12,9 @@ set -euo pipefail
 
 ENIFLOW=${1:?usage: ipfix_tshark.sh PATH/TO/eniflow}
 HERE=$(cd "$(dirname "$0")" && pwd)
-T=$(mktemp -d "${TMPDIR:-/tmp}/eniflow-tshark.XXXXXX")
-PIDS=()
-cleanup() {
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	rm -rf "$T"
-}
-trap cleanup EXIT
-
-for tool in tshark python3 jq; do
-	command -v $tool >/dev/null || { echo "FAIL: $tool is needed (scripts/test installs it)" >&2; exit 1; }
-done
-fails=0
-ok() { printf 'ok   %s\n' "$*"; }
-bad() { printf 'FAIL %s\n' "$*" >&2; fails=$((fails + 1)); }
+source "$HERE/lib/common.sh"
+e2e_init tshark
+e2e_need tshark python3 jq
 
 free_port() { # udp|tcp
 	python3 -c "import socket,sys; s=socket.socket(socket.AF_INET, socket.SOCK_STREAM if sys.argv[1]=='tcp' else socket.SOCK_DGRAM); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])" "$1"
@@ -204,5 +192,4 @@ if [ "$connects" -ge 2 ] && [ "$acct" = true ] && [ "$b" -gt 0 ] && [ "$a" -gt 0
 	echo "     (not counted: $((sent + 1 - a - b)) records the killed collector's kernel had acknowledged but not handed over; see docs/ipfix.md)"
 else bad "tcp kill/restart: exit $rc connects $connects sent $sent lost $lost accounted $acct a=$a b=$b first: $first_b; $(cat "$T/kill.err")"; fi
 
-[ "$fails" = 0 ] || { echo "ipfix_tshark: $fails failures" >&2; exit 1; }
-echo "ipfix_tshark: all passed"
+e2e_finish ipfix_tshark

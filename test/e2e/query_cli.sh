@@ -9,20 +9,9 @@ set -euo pipefail
 
 ENIFLOW=${1:?usage: query_cli.sh PATH/TO/eniflow}
 HERE=$(cd "$(dirname "$0")" && pwd)
-T=$(mktemp -d "${TMPDIR:-/tmp}/eniflow-query.XXXXXX")
-trap 'rm -rf "$T"' EXIT
-
-fails=0
-ok() { printf 'ok   %s\n' "$*"; }
-bad() { printf 'FAIL %s\n' "$*" >&2; fails=$((fails + 1)); }
-expect_rc() {
-	local want=$1 what=$2 rc=0; shift 2
-	"$@" >"$T/out" 2>"$T/err" || rc=$?
-	if [ "$rc" = "$want" ]; then ok "$what (exit $rc)"; else
-		bad "$what: exit $rc, want $want; stdout: $(head -c 400 "$T/out"); stderr: $(head -c 400 "$T/err")"
-	fi
-}
-command -v python3 >/dev/null || { echo "FAIL: python3 is needed" >&2; exit 1; }
+source "$HERE/lib/common.sh"
+e2e_init query
+e2e_need python3
 
 expect_rc 0 "gen" "$ENIFLOW" gen --records 60000 --per-segment 20000 --block-records 1000 \
 	--enis 6 --flows 800 --seed 11 --start 1700000000 --step-ns 100000000 --v6-percent 25 \
@@ -71,5 +60,4 @@ printf '192.0.2.0/24\n' >"$T/empty.txt"
 expect_rc 0 "detect threats, no hits" "$ENIFLOW" detect threats --set "lists=$T/empty.txt" -F csv "$T/segs"
 [ "$(wc -l <"$T/out")" = 1 ] && ok "no threat rows" || bad "unexpected threat rows: $(cat "$T/out")"
 
-if [ "$fails" -gt 0 ]; then echo "$fails failure(s)" >&2; exit 1; fi
-echo "query_cli: all passed"
+e2e_finish query_cli

@@ -1,5 +1,5 @@
 /*
- * test_check.h - the CHECK() of the flow-log plugin's unit tests: on a
+ * test_check.h - the CHECK() of every unit test: on a
  * false condition it prints file, line, the condition and the values the
  * test saw, counts a failure and goes on, so one run reports every broken
  * case. The test defines `int failures` and exits non-zero when it is set.

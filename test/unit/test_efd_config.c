@@ -5,10 +5,9 @@
 #include <unistd.h>
 #include "efd_internal.h"
 
-static int fails;
+int failures;
 
-#define CHECK(cond, ...) do { if (!(cond)) { fails++; fprintf(stderr, "FAIL %s:%d: ", \
-	__FILE__, __LINE__); fprintf(stderr, __VA_ARGS__); fputc('\n', stderr); } } while (0)
+#include "test_check.h"
 
 /** Parse text; expect failure naming field (NULL: expect success). */
 static void expect(const char *text, const char *field)
@@ -110,8 +109,8 @@ int main(void)
 	test_defaults();
 	test_fields();
 	test_token_file();
-	if (fails) {
-		fprintf(stderr, "test_efd_config: %d failure(s)\n", fails);
+	if (failures) {
+		fprintf(stderr, "test_efd_config: %d failure(s)\n", failures);
 		return 1;
 	}
 	printf("test_efd_config: ok\n");

@@ -6,10 +6,9 @@
 #include <unistd.h>
 #include "efd_internal.h"
 
-static int fails;
+int failures;
 
-#define CHECK(cond, ...) do { if (!(cond)) { fails++; fprintf(stderr, "FAIL %s:%d: ", \
-	__FILE__, __LINE__); fprintf(stderr, __VA_ARGS__); fputc('\n', stderr); } } while (0)
+#include "test_check.h"
 
 static struct efd_enis enis;
 
@@ -128,8 +127,8 @@ int main(void)
 	setup_enis();
 	test_validation();
 	test_resolution_and_persistence();
-	if (fails) {
-		fprintf(stderr, "test_efd_flowlogs: %d failure(s)\n", fails);
+	if (failures) {
+		fprintf(stderr, "test_efd_flowlogs: %d failure(s)\n", failures);
 		return 1;
 	}
 	printf("test_efd_flowlogs: ok\n");

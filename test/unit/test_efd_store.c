@@ -9,10 +9,9 @@
 #include "efd_internal.h"
 #include "recgen.h"
 
-static int fails;
+int failures;
 
-#define CHECK(cond, ...) do { if (!(cond)) { fails++; fprintf(stderr, "FAIL %s:%d: ", \
-	__FILE__, __LINE__); fprintf(stderr, __VA_ARGS__); fputc('\n', stderr); } } while (0)
+#include "test_check.h"
 
 static void test_names(void)
 {
@@ -116,8 +115,8 @@ int main(void)
 	rec_gen_destroy(g);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	CHECK(system(cmd) == 0, "cleanup");
-	if (fails) {
-		fprintf(stderr, "test_efd_store: %d failure(s)\n", fails);
+	if (failures) {
+		fprintf(stderr, "test_efd_store: %d failure(s)\n", failures);
 		return 1;
 	}
 	printf("test_efd_store: ok\n");

@@ -4,10 +4,9 @@
 #include "efd_internal.h"
 #include "recgen.h"
 
-static int fails;
+int failures;
 
-#define CHECK(cond, ...) do { if (!(cond)) { fails++; fprintf(stderr, "FAIL %s:%d: ", \
-	__FILE__, __LINE__); fprintf(stderr, __VA_ARGS__); fputc('\n', stderr); } } while (0)
+#include "test_check.h"
 
 int main(void)
 {
@@ -49,8 +48,8 @@ int main(void)
 	efd_tail_close(&d, one);
 	CHECK(d.tails == NULL, "tails left registered");
 	rec_gen_destroy(g);
-	if (fails) {
-		fprintf(stderr, "test_efd_tail: %d failure(s)\n", fails);
+	if (failures) {
+		fprintf(stderr, "test_efd_tail: %d failure(s)\n", failures);
 		return 1;
 	}
 	printf("test_efd_tail: ok\n");

@@ -7,17 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int failures;
+int failures;
 
-#define CHECK(cond, ...)                                                      \
-	do {                                                                  \
-		if (!(cond)) {                                                \
-			fprintf(stderr, "%s:%d: FAIL %s: ", __FILE__, __LINE__, #cond); \
-			fprintf(stderr, __VA_ARGS__);                         \
-			fputc('\n', stderr);                                  \
-			failures++;                                           \
-		}                                                             \
-	} while (0)
+#include "test_check.h"
 
 static const struct seg_eni_info dict[] = {
 	{.index = 7, .eni_id = "eni-aaa", .vpc_id = "vpc-1", .subnet_id = "subnet-1", .account_id = "111"},

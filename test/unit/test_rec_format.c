@@ -6,17 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int failures;
+int failures;
 
-#define CHECK(cond, ...)                                                      \
-	do {                                                                  \
-		if (!(cond)) {                                                \
-			fprintf(stderr, "%s:%d: FAIL %s: ", __FILE__, __LINE__, #cond); \
-			fprintf(stderr, __VA_ARGS__);                         \
-			fputc('\n', stderr);                                  \
-			failures++;                                           \
-		}                                                             \
-	} while (0)
+#include "test_check.h"
 
 /* Format r as f and compare with want, printing both on a mismatch. */
 static void expect(enum rec_fmt f, const struct rec_flow *r, const struct seg_eni_info *eni,

@@ -8,17 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int failures;
+int failures;
 
-#define CHECK(cond, ...)                                                      \
-	do {                                                                  \
-		if (!(cond)) {                                                \
-			fprintf(stderr, "%s:%d: FAIL %s: ", __FILE__, __LINE__, #cond); \
-			fprintf(stderr, __VA_ARGS__);                         \
-			fputc('\n', stderr);                                  \
-			failures++;                                           \
-		}                                                             \
-	} while (0)
+#include "test_check.h"
 
 /* Days from 1970-01-01 to y-m-d (proleptic Gregorian), to check timestamps without libc. */
 static long days_from_civil(long y, long m, long d)

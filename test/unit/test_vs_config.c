@@ -8,15 +8,9 @@
 #include <string.h>
 #include "vs_config.h"
 
-static int failures;
+int failures;
 
-#define CHECK(cond, ...) do { \
-	if (!(cond)) { \
-		failures++; \
-		fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
-		fprintf(stderr, __VA_ARGS__); \
-		fputc('\n', stderr); \
-	} } while (0)
+#include "test_check.h"
 
 static char *read_all(const char *path)
 {

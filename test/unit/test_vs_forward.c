@@ -21,14 +21,8 @@
 #include "vs_forward.h"
 #include "vs_telemetry.h"
 
-static int failures;
-#define CHECK(cond, ...) do { \
-	if (!(cond)) { \
-		failures++; \
-		fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
-		fprintf(stderr, __VA_ARGS__); \
-		fputc('\n', stderr); \
-	} } while (0)
+int failures;
+#include "test_check.h"
 
 /* Ports: a, b (vpc-1, subnet s1 with an ACL), c (vpc-2), uplink. */
 static const char config[] =

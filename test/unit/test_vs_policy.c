@@ -17,15 +17,9 @@
 #include "vs_config.h"
 #include "vs_policy.h"
 
-static int failures;
+int failures;
 
-#define CHECK(cond, ...) do { \
-	if (!(cond)) { \
-		failures++; \
-		fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
-		fprintf(stderr, __VA_ARGS__); \
-		fputc('\n', stderr); \
-	} } while (0)
+#include "test_check.h"
 
 #define NS 1000000000ull
 
