@@ -33,6 +33,12 @@ void efd_config_defaults(struct efd_config *c)
 	c->conn_timeout_s = 30;
 	c->body_max = 64 * 1024;
 	c->stream_buffer = 256 * 1024;
+	c->query_max_records = 200000000; /* ~10 s of scanning on one core */
+	c->query_max_groups = 200000;
+	c->query_max_distinct = 2000000;
+	c->query_timeout_ms = 10000;
+	c->query_max_list = 10000;
+	c->query_concurrency = 2;
 }
 
 enum cfg_kind { K_STR, K_U64, K_BOOL };
@@ -68,6 +74,14 @@ static const struct cfg_key keys[] = {
 	{ "conn_timeout_s", U(conn_timeout_s, 1, 3600) },
 	{ "body_max", U(body_max, 256, 16 << 20) },
 	{ "stream_buffer", U(stream_buffer, 4096, 64 << 20) },
+	{ "query_max_records", U(query_max_records, 1, 1ULL << 40) },
+	{ "query_max_groups", U(query_max_groups, 1, 1ULL << 32) },
+	{ "query_max_distinct", U(query_max_distinct, 1, 1ULL << 32) },
+	{ "query_timeout_ms", U(query_timeout_ms, 1, 3600000) },
+	{ "query_max_list", U(query_max_list, 1, 10000000) },
+	{ "query_concurrency", U(query_concurrency, 1, 64) },
+	{ "threat_lists", S(threat_lists), 0, 0 },
+	{ "geo_mmdb", S(geo_mmdb), 0, 0 },
 	{ "no_fsync", K_BOOL, offsetof(struct efd_config, no_fsync), sizeof(bool), 0, 1 },
 };
 

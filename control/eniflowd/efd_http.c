@@ -207,6 +207,10 @@ static void route(struct efd *d, const struct efd_req *q, struct efd_resp *r)
 		get ? api_health_get(d, q, r) : method_not_allowed(r, m);
 	else if (strcmp(u, "/v1/flows/stream") == 0)
 		get ? api_stream_get(d, q, r) : method_not_allowed(r, m);
+	else if (strcmp(u, "/v1/query") == 0)
+		api_query_get(d, q, r);
+	else if (strncmp(u, "/v1/detections", 14) == 0 && (!u[14] || (u[14] == '/' && u[15])))
+		api_detections_get(d, q, u[14] ? u + 15 : NULL, r);
 	else {
 		efd_err_set(&e, 404, "", "no route %s", u);
 		efd_resp_error(r, &e);

@@ -61,6 +61,15 @@ struct efd_config {
 	uint32_t body_max;           /**< request body cap, bytes */
 	uint32_t stream_buffer;      /**< live-tail buffer per client, bytes */
 	bool no_fsync;               /**< tests only */
+	/* /v1/query and /v1/detections bounds (a request may lower, never raise them) */
+	uint64_t query_max_records;  /**< records scanned per query */
+	uint64_t query_max_groups;   /**< groups held per query */
+	uint64_t query_max_distinct; /**< (group, value) pairs for distinct counts */
+	uint32_t query_timeout_ms;   /**< deadline per query */
+	uint32_t query_max_list;     /**< records listed by a query without aggregation */
+	uint32_t query_concurrency;  /**< queries running at once; more get 503 */
+	char threat_lists[EFD_PATH_MAX]; /**< "lists" of the threats detection (server files) */
+	char geo_mmdb[EFD_PATH_MAX];     /**< "mmdb" of the geo detection */
 };
 
 void efd_config_defaults(struct efd_config *c);
@@ -211,6 +220,12 @@ bool efd_store_rotate_due(const struct efd_store *s, uint64_t now);
 void efd_store_tick(struct efd_store *s, uint64_t now_ns);
 /** JSON list of sealed segments overlapping [since, until] (0 = open). New reference. */
 json_t *efd_store_list(struct efd_store *s, uint64_t since_ns, uint64_t until_ns);
+/**
+ * Paths of the sealed segments that may hold records of [since, until)
+ * (0 = open), copied out under the catalog lock (for queries). NULL+ENOMEM.
+ */
+char **efd_store_paths(struct efd_store *s, uint64_t since_ns, uint64_t until_ns, size_t *n);
+void efd_store_paths_free(char **v, size_t n);
 /** Path and size of a sealed segment by strict name. -EINVAL bad name, -ENOENT unknown. */
 int efd_store_lookup(struct efd_store *s, const char *name, char *path, size_t len, uint64_t *size);
 int efd_store_delete(struct efd_store *s, const char *name);
@@ -360,5 +375,9 @@ void api_stats_get(struct efd *d, const struct efd_req *q, struct efd_resp *r);
 void api_metrics_get(struct efd *d, const struct efd_req *q, struct efd_resp *r);
 void api_health_get(struct efd *d, const struct efd_req *q, struct efd_resp *r);
 void api_stream_get(struct efd *d, const struct efd_req *q, struct efd_resp *r);
+void api_query_get(struct efd *d, const struct efd_req *q, struct efd_resp *r);
+/** name NULL: the list of detections. */
+void api_detections_get(struct efd *d, const struct efd_req *q, const char *name,
+			struct efd_resp *r);
 
 #endif /* ENIFLOWD_EFD_INTERNAL_H */

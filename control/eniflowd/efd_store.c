@@ -380,6 +380,37 @@ json_t *efd_store_list(struct efd_store *s, uint64_t since, uint64_t until)
 	return arr;
 }
 
+char **efd_store_paths(struct efd_store *s, uint64_t since, uint64_t until, size_t *n)
+{
+	char **v;
+
+	*n = 0;
+	pthread_mutex_lock(&s->lock);
+	v = calloc(s->n + 1, sizeof(*v));
+	for (size_t i = 0; v && i < s->n; i++) {
+		const struct efd_segment *g = &s->segs[i];
+		if ((since && g->max_ns < since) || (until && g->min_ns >= until))
+			continue;
+		if ((v[*n] = strdup(g->path)) == NULL) {
+			efd_store_paths_free(v, *n);
+			v = NULL;
+			break;
+		}
+		(*n)++;
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (v == NULL)
+		errno = ENOMEM;
+	return v;
+}
+
+void efd_store_paths_free(char **v, size_t n)
+{
+	for (size_t i = 0; v && i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
 int efd_store_lookup(struct efd_store *s, const char *name, char *path, size_t len,
 		     uint64_t *size)
 {

@@ -33,6 +33,11 @@ static void test_defaults(void)
 	CHECK(c.rotate_age_s == 60, "rotate_age_s %u", c.rotate_age_s);
 	CHECK(c.flush_ms == 200, "flush_ms %u", c.flush_ms);
 	CHECK(strcmp(c.instance, "default") == 0, "instance %s", c.instance);
+	CHECK(c.query_max_records == 200000000 && c.query_max_groups == 200000 &&
+	      c.query_timeout_ms == 10000 && c.query_max_list == 10000 && c.query_concurrency == 2,
+	      "query defaults %llu %llu %u %u %u", (unsigned long long)c.query_max_records,
+	      (unsigned long long)c.query_max_groups, c.query_timeout_ms, c.query_max_list,
+	      c.query_concurrency);
 }
 
 static void test_fields(void)
@@ -59,6 +64,13 @@ static void test_fields(void)
 	expect("{" BASE ",\"listen\":\"unix:relative\"}", "listen");
 	expect("{" BASE ",\"listen\":\"noport\"}", "listen");
 	expect("{" BASE ",\"file_prefix\":\"a/b\"}", "file_prefix");
+	expect("{" BASE ",\"query_max_records\":1000,\"query_max_groups\":10,\"query_max_distinct\":10,"
+	       "\"query_timeout_ms\":500,\"query_max_list\":5,\"query_concurrency\":1,"
+	       "\"threat_lists\":\"/a.netset,/b.txt\",\"geo_mmdb\":\"/c.mmdb\"}", NULL);
+	expect("{" BASE ",\"query_timeout_ms\":0}", "query_timeout_ms");
+	expect("{" BASE ",\"query_concurrency\":65}", "query_concurrency");
+	expect("{" BASE ",\"query_max_records\":0}", "query_max_records");
+	expect("{" BASE ",\"threat_lists\":1}", "threat_lists");
 	expect("[1]", "");
 	expect("{", "");
 }
