@@ -13,12 +13,17 @@
 # failure in a sealed segment (the open one is not dropped), account only
 # what it could not keep as REC_END_LOSS_WRITER records, recover once space
 # returns, and leave no corrupt file; the same conservation check then holds.
-# usage: daemon_drain.sh ENIFLOWD LOADGEN SEGSUM [kill|diskfull]
+# Mode fsyncfail makes the first segment's fsync at seal fail (LD_PRELOAD
+# fault shim, test/fault): nothing of that segment can be kept (the library
+# moves it aside), so all of it must come back as REC_END_LOSS_WRITER
+# records and conservation must still be exact.
+# usage: daemon_drain.sh ENIFLOWD LOADGEN SEGSUM [kill|diskfull|fsyncfail FAULT_LIB]
 set -u
 EFD=${1:?eniflowd}
 LOADGEN=${2:?efd_loadgen}
 SEGSUM=${3:?efd_segsum}
 MODE=${4:-kill}
+FAULT_LIB=${5:-}
 PY=$(command -v /usr/bin/python3 || command -v python3)
 TMP=$(mktemp -d /tmp/efd_drain.XXXXXX)
 PREFIX=efd_drain_$$
@@ -69,7 +74,20 @@ if [ "$MODE" = diskfull ]; then
 fi
 # kill mode: the first eniflowd dies on its own right after its 15th block
 # write, before finishing the dequeues (the worst moment for duplicates)
-if [ "$MODE" = kill ]; then start_efd EFD_TEST_EXIT_AFTER_WRITE=15; else start_efd; fi
+if [ "$MODE" = fsyncfail ]; then
+	# the fault shim watches the hour directory the first segment goes to;
+	# do not start in the last seconds of an hour
+	while [ "$(date -u +%M%S)" -ge 5950 ]; do sleep 1; done
+	HOURDIR="$TMP/data/$(date -u +%Y/%m/%d/%H)"
+	mkdir -p "$HOURDIR"
+fi
+if [ "$MODE" = kill ]; then
+	start_efd EFD_TEST_EXIT_AFTER_WRITE=15
+elif [ "$MODE" = fsyncfail ]; then
+	start_efd LD_PRELOAD="$FAULT_LIB" FAULT_DIR="$HOURDIR" FAULT_OP=fsync FAULT_AT=1 FAULT_ERR=EIO
+else
+	start_efd
+fi
 "$LOADGEN" dr "$PREFIX" 8 100000 >"$TMP/dp.json" 2>"$TMP/lg.err" &
 LPID=$!
 wait_for 15 health_is up || die "eniflowd did not attach"
@@ -103,7 +121,7 @@ ok = recs and all(r["interface-id"] == "eni-b" and r["action"] == "REJECT" for r
 print("live tail: %d records" % len(recs))
 sys.exit(0 if ok else 1)
 PYEOF
-else
+elif [ "$MODE" = diskfull ]; then
 	# records in whole blocks before the disk fills: they must survive
 	W0=$(curl -s "$BASE/metrics" | awk '$1 == "eniflowd_records_written" {print $2}')
 	[ "${W0:-0}" -gt 0 ] || die "nothing written before the disk filled"
@@ -184,6 +202,11 @@ if c["accept_records"] or c["reject_records"] or c["nodata"] or dp["enis"][2]["p
     bad.append("eni-c (no flow log) has records or accounted packets")
 if sg["enis"][0]["nodata"] or sg["enis"][1]["nodata"]:
     bad.append("NODATA records for ENIs that had traffic in every window")
+if sys.argv[3] == "fsyncfail":
+    lw = sum(s["loss_writer_packets"] for s in sg["enis"])
+    print("writer loss packets after the failed fsync:", lw)
+    if lw == 0:
+        bad.append("fsync failed at seal: no REC_END_LOSS_WRITER packets reported")
 if sys.argv[3] == "diskfull":
     lw = sum(s["loss_writer_packets"] for s in sg["enis"])
     print("writer loss packets:", lw, "(only what the failed segment could not keep)")
@@ -194,6 +217,13 @@ for b in bad:
 sys.exit(1 if bad else 0)
 EOF
 
+if [ "$MODE" = fsyncfail ]; then
+	ls "$HOURDIR"/.*.failed >/dev/null 2>&1 || die "no segment moved aside as .failed"
+	grep -q 'event=writer_loss records=[1-9]' "$TMP/log" || die "no writer_loss logged"
+	# the re-executed image carries the shim too: the rest is other modes' job
+	echo "daemon_drain fsyncfail: all checks passed"
+	exit 0
+fi
 # Range download and delete (the storage job's acknowledgement)
 FIRST=$(ls "$TMP/dl" | head -1)
 code=$(curl -s -o "$TMP/part" -w '%{http_code}' -H 'Range: bytes=10-109' "$BASE/v1/segments/$FIRST")
