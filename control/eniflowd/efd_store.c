@@ -323,6 +323,11 @@ int efd_store_recover_pending(struct efd_store *s, char *path, size_t len)
 		path[0] = '\0'; /* nothing was kept: the file is gone */
 		return 0;
 	}
+	if (rep.records_kept == 0) {
+		unlink(path); /* the first block failed: a segment of no records helps nobody */
+		path[0] = '\0';
+		return 0;
+	}
 	if (seg_describe(s->pend_dir, s->pend_name, &seg) == 0)
 		catalog_add(s, &seg);
 	return 0;
