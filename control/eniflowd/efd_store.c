@@ -269,21 +269,27 @@ int efd_store_position(struct efd_store *s, const struct seg_header_info *dict, 
  * that a torn or half-written frame of the failed block can never be
  * recovered while its records stay in the rings. Truncating never needs space.
  */
-static void fail_segment(struct efd_store *s, uint64_t good_bytes)
+static void mark_pending(struct efd_store *s, uint64_t good_bytes)
 {
-	struct seg_err err;
 	char partial[EFD_PATH_MAX + EFD_SEG_NAME_MAX + 16];
 
-	/* on a failed writer, seal only frees it and leaves the partial file */
-	seg_writer_seal(s->w, &err);
-	s->w = NULL;
 	snprintf(partial, sizeof(partial), "%s/.%s.partial", s->w_dir, s->w_name);
-	if (truncate(partial, (off_t)good_bytes) != 0)
+	if (truncate(partial, (off_t)good_bytes) != 0 && errno != ENOENT)
 		efd_log("error", "partial_truncate_failed", "path=%s err=\"%s\"", partial,
 			strerror(errno));
 	snprintf(s->pend_dir, sizeof(s->pend_dir), "%s", s->w_dir);
 	snprintf(s->pend_name, sizeof(s->pend_name), "%s", s->w_name);
 	s->pending = true;
+}
+
+static void fail_segment(struct efd_store *s, uint64_t good_bytes)
+{
+	struct seg_err err;
+
+	/* on a failed writer, seal only frees it and leaves the partial file */
+	seg_writer_seal(s->w, &err);
+	s->w = NULL;
+	mark_pending(s, good_bytes);
 }
 
 bool efd_store_pending(const struct efd_store *s)
@@ -377,14 +383,7 @@ static int seal(struct efd_store *s)
 	s->w = NULL;
 	if (rc) {
 		efd_log("error", "segment_seal_failed", "segment=%s err=\"%s\"", s->w_name, err.msg);
-		snprintf(s->pend_dir, sizeof(s->pend_dir), "%s", s->w_dir);
-		snprintf(s->pend_name, sizeof(s->pend_name), "%s", s->w_name);
-		s->pending = true;
-		char partial[EFD_PATH_MAX + EFD_SEG_NAME_MAX + 16];
-		snprintf(partial, sizeof(partial), "%s/.%s.partial", s->w_dir, s->w_name);
-		if (truncate(partial, (off_t)good) != 0)
-			efd_log("error", "partial_truncate_failed", "path=%s err=\"%s\"",
-				partial, strerror(errno));
+		mark_pending(s, good); /* a moved-aside file is found gone when settled */
 		return rc;
 	}
 	if (seg_describe(s->w_dir, s->w_name, &seg) == 0)
