@@ -49,7 +49,7 @@ PORT=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); prin
 TOKEN=windowstest-$$-0123456789abcdef
 echo "$TOKEN" >"$TMP/token"
 # stream_buffer holds far more than one poll's records of eni-a (a fast
-# client keeps up); a 5 s stall's records of all ENIs (~1 MB/s) fill it and
+# client keeps up); a few seconds' stall of all ENIs' records (~1 MB/s) fill it and
 # the kernel's socket buffers (up to tcp_wmem's max, 4 MB) behind it
 cat >"$TMP/cfg.json" <<EOF
 {"data_dir": "$TMP/data", "listen": "127.0.0.1:$PORT", "token_file": "$TMP/token",
@@ -96,14 +96,17 @@ while not os.path.exists(sys.argv[2]):
 PYEOF
 PPID_POLL=$!
 
-# a tail client that asks for the stream, then does not read for 5 s
-"$PY" - "$PORT" >"$TMP/slow.txt" <<'PYEOF' &
-import socket, sys, time
+# a tail client that asks for the stream, then does not read until told
+"$PY" - "$PORT" "$TMP/slow.go" >"$TMP/slow.txt" <<'PYEOF' &
+import os, socket, sys, time
 s = socket.socket()
 s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
 s.connect(("127.0.0.1", int(sys.argv[1])))
 s.sendall(b"GET /v1/flows/stream HTTP/1.1\r\nHost: x\r\n\r\n")
-time.sleep(5)
+for _ in range(100):
+    if os.path.exists(sys.argv[2]):
+        break
+    time.sleep(0.1)
 s.settimeout(5)
 n, t0 = 0, time.time()
 try:
@@ -121,11 +124,12 @@ sleep 1
 W0=$(metric records_written)
 curl -s -m 3 "$BASE/v1/flows/stream?eni=eni-a" >"$TMP/fast.ndjson"
 FAST_RC=$?
-sleep 1
-# still inside the stall, the switch still running: cut by now, not by its exit
+# still inside the stall, the switch still running: cut then, not by its exit
+wait_for 5 eval '[ "$(metric tail_clients_cut)" = 1 ]'
 W1=$(metric records_written)
 CUT=$(metric tail_clients_cut)
 health_is up || die "the switch stopped before the stall ended"
+touch "$TMP/slow.go"
 wait "$SPID"
 SPID=
 echo "slow client: $(cat "$TMP/slow.txt"); tail_clients_cut=$CUT;" \
