@@ -8,8 +8,9 @@
  * dequeue. A kill -9 at any point leaves every unwritten record in the
  * ring for the next eniflowd (page cache survives the kill; recovery keeps
  * whole frames). If a write fails the records stay in the ring; the open
- * segment is dropped and its records are reported as REC_END_LOSS_WRITER
- * records, per ENI, in the next segment that can be written. The drain also
+ * segment is sealed with the blocks it holds whole, and only what that
+ * could not keep is reported as REC_END_LOSS_WRITER records, per ENI, in
+ * the next segment that can be written. The drain also
  * adds NODATA records and feeds the live tail, and is the single writer of
  * the dataplane's config table.
  */
@@ -32,6 +33,8 @@ struct eni_state {
 	uint64_t win_accounted;        /**< dataplane packets_accounted when it began */
 	/* what the open segment holds for this ENI, for loss accounting */
 	uint64_t seg_records, seg_packets, seg_bytes, seg_first, seg_last;
+	/* what a failed segment held, until its recovery says what it kept */
+	uint64_t pend_records, pend_packets, pend_bytes, pend_first, pend_last;
 	/* writer loss not yet written as a LOSS record */
 	uint64_t lost_records, lost_packets, lost_bytes, lost_first, lost_last;
 };
@@ -258,15 +261,15 @@ static uint32_t add_meta(struct efd_drain *dr, uint32_t n, uint64_t now, uint64_
 	return n + efd_dests_add_loss(dr->d->dests, dr->buf + n, EFL_MAX_ENIS);
 }
 
-/** Tally what the open segment holds per ENI (to report it if the segment is lost). */
-static void tally(struct efd_drain *dr, const struct rec_flow *r, uint32_t n)
+/** Tally per ENI (seg_* of st[]) what records r hold, as loss would count them. */
+static void tally_into(struct eni_state *st, const struct rec_flow *r, uint32_t n)
 {
 	for (uint32_t i = 0; i < n; i++) {
 		/* a destination's loss is not the segment's: the flows are in it */
 		if (r[i].eni >= EFL_MAX_ENIS || r[i].kind == REC_KIND_NODATA ||
 		    (r[i].kind == REC_KIND_LOSS && r[i].end_reason == REC_END_LOSS_EXPORTER))
 			continue;
-		struct eni_state *e = &dr->eni[r[i].eni];
+		struct eni_state *e = &st[r[i].eni];
 		uint64_t lr = r[i].kind == REC_KIND_LOSS && r[i].end_reason == REC_END_LOSS_WRITER ?
 			r[i].lost_records : 1;
 		if (e->seg_records == 0 || r[i].first_ns < e->seg_first)
@@ -279,40 +282,117 @@ static void tally(struct efd_drain *dr, const struct rec_flow *r, uint32_t n)
 	}
 }
 
-/** The open segment is gone (write or seal failed): its content becomes pending loss. */
-static void segment_lost(struct efd_drain *dr, int rc)
+/** Tally what the open segment holds per ENI (to report what a failure loses). */
+static void tally(struct efd_drain *dr, const struct rec_flow *r, uint32_t n)
+{
+	tally_into(dr->eni, r, n);
+}
+
+static void writer_failed(struct efd_drain *dr, const char *what, int rc)
+{
+	pthread_mutex_lock(&dr->d->lock);
+	dr->d->writer_error = true;
+	snprintf(dr->d->last_error, sizeof(dr->d->last_error), "%s: %s", what, strerror(-rc));
+	pthread_mutex_unlock(&dr->d->lock);
+	dr->retry_after_ns = efd_now_ns() + 1000000000ULL;
+}
+
+/** Per ENI, what the sealed file at path holds (seg_* of a new array). NULL if unreadable. */
+static struct eni_state *tally_file(const char *path)
+{
+	struct seg_err err;
+	const struct rec_flow *recs;
+	struct eni_state *st = calloc(EFL_MAX_ENIS, sizeof(*st));
+	struct seg_reader *r = st && path[0] ? seg_reader_open(path, &err) : NULL;
+
+	for (uint32_t b = 0; r && b < seg_reader_n_blocks(r); b++) {
+		long n = seg_reader_read_block(r, b, &recs, &err);
+		if (n < 0) {
+			efd_log("error", "segment_kept_unreadable", "err=\"%s\"", err.msg);
+			free(st);
+			st = NULL;
+			break;
+		}
+		tally_into(st, recs, (uint32_t)n);
+	}
+	seg_reader_close(r);
+	return st;
+}
+
+/*
+ * Settle a failed segment: seal it with its whole blocks, then count as
+ * writer loss only what the sealed file does not hold (pend - kept, per
+ * ENI). Loss is counted here and only here, once the outcome is known, so
+ * blocks kept are never reported lost. 0 when nothing is pending any more.
+ */
+static int settle_failed(struct efd_drain *dr)
 {
 	struct efd *d = dr->d;
+	char path[EFD_PATH_MAX + EFD_SEG_NAME_MAX];
 	uint64_t recs = 0, pk = 0, by = 0;
 
+	if (!efd_store_pending(d->store))
+		return 0;
+	int rc = efd_store_recover_pending(d->store, path, sizeof(path));
+	if (rc) {
+		writer_failed(dr, "failed segment not yet sealed", rc);
+		return rc;
+	}
+	struct eni_state *kept = tally_file(path);
+	for (uint32_t i = 0; i < EFL_MAX_ENIS; i++) {
+		struct eni_state *e = &dr->eni[i];
+		uint64_t kr = kept ? kept[i].seg_records : 0, kp = kept ? kept[i].seg_packets : 0,
+			 kb = kept ? kept[i].seg_bytes : 0;
+		if (e->pend_records > kr) {
+			if (e->lost_records == 0 || e->pend_first < e->lost_first)
+				e->lost_first = e->pend_first;
+			if (e->pend_last > e->lost_last)
+				e->lost_last = e->pend_last;
+			e->lost_records += e->pend_records - kr;
+			e->lost_packets += e->pend_packets - kp;
+			e->lost_bytes += e->pend_bytes - kb;
+			recs += e->pend_records - kr, pk += e->pend_packets - kp;
+			by += e->pend_bytes - kb;
+		}
+		e->pend_records = e->pend_packets = e->pend_bytes = 0;
+		e->pend_first = e->pend_last = 0;
+	}
+	free(kept);
+	pthread_mutex_lock(&d->lock);
+	d->ctr.records_lost_writer += recs;
+	d->ctr.packets_lost_writer += pk;
+	d->ctr.bytes_lost_writer += by;
+	if (path[0])
+		d->ctr.segments_sealed++;
+	pthread_mutex_unlock(&d->lock);
+	efd_log(recs ? "error" : "info", "writer_loss", "records=%llu packets=%llu bytes=%llu "
+		"kept_in=\"%s\"", (unsigned long long)recs, (unsigned long long)pk,
+		(unsigned long long)by, path);
+	return 0;
+}
+
+/** The open segment failed (write or seal): what it holds waits for settle_failed. */
+static void segment_failed(struct efd_drain *dr, int rc)
+{
 	for (uint32_t i = 0; i < EFL_MAX_ENIS; i++) {
 		struct eni_state *e = &dr->eni[i];
 		if (e->seg_records == 0)
 			continue;
-		if (e->lost_records == 0 || e->seg_first < e->lost_first)
-			e->lost_first = e->seg_first;
-		if (e->seg_last > e->lost_last)
-			e->lost_last = e->seg_last;
-		e->lost_records += e->seg_records;
-		e->lost_packets += e->seg_packets;
-		e->lost_bytes += e->seg_bytes;
-		recs += e->seg_records, pk += e->seg_packets, by += e->seg_bytes;
+		if (e->pend_records == 0 || e->seg_first < e->pend_first)
+			e->pend_first = e->seg_first;
+		if (e->seg_last > e->pend_last)
+			e->pend_last = e->seg_last;
+		e->pend_records += e->seg_records;
+		e->pend_packets += e->seg_packets;
+		e->pend_bytes += e->seg_bytes;
 		e->seg_records = e->seg_packets = e->seg_bytes = 0;
 		e->seg_first = e->seg_last = 0;
 	}
-	pthread_mutex_lock(&d->lock);
-	d->ctr.write_errors++;
-	d->ctr.records_lost_writer += recs;
-	d->ctr.packets_lost_writer += pk;
-	d->ctr.bytes_lost_writer += by;
-	d->writer_error = true;
-	snprintf(d->last_error, sizeof(d->last_error), "segment write failed: %s", strerror(-rc));
-	pthread_mutex_unlock(&d->lock);
-	if (recs)
-		efd_log("error", "writer_loss", "records=%llu packets=%llu bytes=%llu err=\"%s\"",
-		(unsigned long long)recs, (unsigned long long)pk, (unsigned long long)by,
-		strerror(-rc));
-	dr->retry_after_ns = efd_now_ns() + 1000000000ULL;
+	pthread_mutex_lock(&dr->d->lock);
+	dr->d->ctr.write_errors++;
+	pthread_mutex_unlock(&dr->d->lock);
+	writer_failed(dr, "segment write failed", rc);
+	settle_failed(dr);
 }
 
 static void segment_sealed(struct efd_drain *dr)
@@ -330,7 +410,7 @@ static void seal_now(struct efd_drain *dr)
 {
 	int rc = efd_store_seal(dr->d->store);
 	if (rc)
-		segment_lost(dr, rc);
+		segment_failed(dr, rc);
 	else
 		segment_sealed(dr);
 }
@@ -463,6 +543,8 @@ static unsigned write_block(struct efd_drain *dr, uint64_t now)
 {
 	struct efd *d = dr->d;
 	uint64_t filtered = 0, nodata = 0;
+	if (settle_failed(dr))
+		return 0; /* a failed segment first: its outcome decides the loss records */
 	uint32_t peeked = peek_rings(dr);
 	uint32_t kept = process(dr, peeked, &filtered);
 	uint32_t n = add_meta(dr, kept, now, &nodata);
@@ -476,7 +558,7 @@ static unsigned write_block(struct efd_drain *dr, uint64_t now)
 		rc = efd_store_write(d->store, dr->buf, n, &dr->dict);
 	if (rc) {
 		finish_rings(dr, false); /* they stay in the ring for the next try */
-		segment_lost(dr, rc);
+		segment_failed(dr, rc);
 		return 0;
 	}
 	if (dr->test_exit_after && --dr->test_exit_after == 0)
@@ -550,6 +632,7 @@ void efd_drain_seal(struct efd_drain *dr)
 	if (efd_dests_loss_pending(dr->d->dests) && dr->d->shm.hdr)
 		write_block(dr, efd_now_ns());
 	seal_now(dr);
+	settle_failed(dr); /* one more try; else recovery at the next start keeps it */
 	efd_dests_close_all(dr->d->dests);
 	dr->published_dirty = UINT64_MAX; /* a re-attach reopens them */
 }

@@ -202,7 +202,9 @@ struct efd_store *efd_store_open(struct efd *d);
 void efd_store_close(struct efd_store *s);
 /**
  * Append n (<= block_records) records as one whole LZ4 block frame. On
- * -errno the open segment was dropped whole (the caller accounts it as loss).
+ * -errno the open segment failed: its partial file is cut back to its whole
+ * blocks and pending (efd_store_recover_pending); while one is pending,
+ * writing returns -EAGAIN.
  */
 int efd_store_write(struct efd_store *s, const struct rec_flow *recs, size_t n,
 		    const struct seg_header_info *dict);
@@ -212,8 +214,17 @@ int efd_store_write(struct efd_store *s, const struct rec_flow *recs, size_t n,
  */
 int efd_store_position(struct efd_store *s, const struct seg_header_info *dict, char *path,
 			size_t len, uint64_t *offset);
-/** Seal the open segment if any. 0, or -errno: it was dropped (caller accounts loss). */
+/** Seal the open segment if any. 0, or -errno: it is pending, as after a failed write. */
 int efd_store_seal(struct efd_store *s);
+/** True while a failed segment waits to be sealed with the blocks it holds. */
+bool efd_store_pending(const struct efd_store *s);
+/**
+ * Seal the pending failed segment with its whole blocks. 0: settled, path is
+ * the sealed file ("" if nothing could be kept); -errno: still pending
+ * (e.g. no space for the index), the partial stays for a later try or the
+ * recovery at start.
+ */
+int efd_store_recover_pending(struct efd_store *s, char *path, size_t len);
 /** True when the open segment is due for rotation (size or age). */
 bool efd_store_rotate_due(const struct efd_store *s, uint64_t now);
 /** Periodic: retention by age and bytes. */
@@ -297,7 +308,7 @@ struct efd_drain *efd_drain_create(struct efd *d);
 void efd_drain_destroy(struct efd_drain *dr);
 /** One pass over every ring; returns records drained. */
 unsigned efd_drain_poll(struct efd_drain *dr, uint64_t now_ns, bool force_flush);
-/** Seal the open segment, accounting it as loss if that fails (shutdown, detach). */
+/** Seal the open segment; if that fails, keep its whole blocks and account the rest as loss. */
 void efd_drain_seal(struct efd_drain *dr);
 /**
  * After attach: if the previous eniflowd died between writing a block and

@@ -6,8 +6,11 @@
  *
  * Layout DATA_DIR/YYYY/MM/DD/HH/<instance>-<seq>.fls (UTC hour of creation).
  * The catalog is the only way from a segment name to a path, so an API
- * request never chooses a file path. Write failures are the caller's to
- * account (efd_drain.c): the store only reports them and frees the segment.
+ * request never chooses a file path. A write or seal failure keeps the
+ * blocks already written: the partial file is cut back to the end of the
+ * last whole block and recovered (sealed) at once, or, if that fails too
+ * (no space for the index), at the next attempt. Accounting what was lost
+ * is the caller's (efd_drain.c), once the recovery outcome is known.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -32,6 +35,10 @@ struct efd_store {
 	char w_name[EFD_SEG_NAME_MAX];
 	uint64_t w_created_ns;
 	uint64_t last_retention_ns;
+	/* a failed segment's partial file, cut to its whole blocks, not yet sealed */
+	char pend_dir[EFD_PATH_MAX];
+	char pend_name[EFD_SEG_NAME_MAX];
+	bool pending;
 };
 
 bool efd_seg_name_valid(const char *name)
@@ -256,34 +263,110 @@ int efd_store_position(struct efd_store *s, const struct seg_header_info *dict, 
 	return 0;
 }
 
+/*
+ * The open segment failed: free the writer but keep its partial file, cut
+ * back to good_bytes (the end of the last block that was written whole), so
+ * that a torn or half-written frame of the failed block can never be
+ * recovered while its records stay in the rings. Truncating never needs space.
+ */
+static void mark_pending(struct efd_store *s, uint64_t good_bytes)
+{
+	char partial[EFD_PATH_MAX + EFD_SEG_NAME_MAX + 16];
+
+	snprintf(partial, sizeof(partial), "%s/.%s.partial", s->w_dir, s->w_name);
+	if (truncate(partial, (off_t)good_bytes) != 0 && errno != ENOENT)
+		efd_log("error", "partial_truncate_failed", "path=%s err=\"%s\"", partial,
+			strerror(errno));
+	snprintf(s->pend_dir, sizeof(s->pend_dir), "%s", s->w_dir);
+	snprintf(s->pend_name, sizeof(s->pend_name), "%s", s->w_name);
+	s->pending = true;
+}
+
+static void fail_segment(struct efd_store *s, uint64_t good_bytes)
+{
+	struct seg_err err;
+
+	/* on a failed writer, seal only frees it and leaves the partial file */
+	seg_writer_seal(s->w, &err);
+	s->w = NULL;
+	mark_pending(s, good_bytes);
+}
+
+bool efd_store_pending(const struct efd_store *s)
+{
+	return s->pending;
+}
+
+int efd_store_recover_pending(struct efd_store *s, char *path, size_t len)
+{
+	struct seg_recovery_report rep;
+	struct seg_err err;
+	struct efd_segment seg;
+	char partial[EFD_PATH_MAX + EFD_SEG_NAME_MAX + 16];
+
+	if (!s->pending)
+		return -ENOENT;
+	snprintf(partial, sizeof(partial), "%s/.%s.partial", s->pend_dir, s->pend_name);
+	int rc = seg_recover_file(partial, &rep, &err);
+	if (rc && access(partial, F_OK) != 0 && errno == ENOENT) {
+		/* a failed fsync moved it aside (".NAME.failed"): nothing is kept */
+		efd_log("error", "segment_not_kept", "segment=%s err=\"%s\"", s->pend_name, err.msg);
+		s->pending = false;
+		path[0] = '\0';
+		return 0;
+	}
+	if (rc) {
+		efd_log("error", "segment_keep_failed", "segment=%s err=\"%s\"", s->pend_name,
+			err.msg);
+		return rc;
+	}
+	s->pending = false;
+	snprintf(path, len, "%s/%s", s->pend_dir, s->pend_name);
+	efd_log("info", "segment_kept", "segment=%s blocks=%llu records=%llu header_lost=%d",
+		s->pend_name, (unsigned long long)rep.blocks_kept,
+		(unsigned long long)rep.records_kept, rep.header_lost);
+	if (rep.header_lost) {
+		path[0] = '\0'; /* nothing was kept: the file is gone */
+		return 0;
+	}
+	if (rep.records_kept == 0) {
+		unlink(path); /* the first block failed: a segment of no records helps nobody */
+		path[0] = '\0';
+		return 0;
+	}
+	if (seg_describe(s->pend_dir, s->pend_name, &seg) == 0)
+		catalog_add(s, &seg);
+	return 0;
+}
+
 int efd_store_write(struct efd_store *s, const struct rec_flow *recs, size_t n,
 		    const struct seg_header_info *dict)
 {
 	struct seg_err err;
 	int rc;
 
+	if (s->pending)
+		return -EAGAIN; /* the failed segment must be settled first */
 	if (s->w == NULL && (rc = open_segment(s, dict)) != 0)
 		return rc;
+	uint64_t good = seg_writer_bytes(s->w);
 	rc = seg_writer_append(s->w, recs, n, &err);
 	if (rc == 0)
 		rc = seg_writer_flush(s->w, &err);
 	if (rc) {
 		efd_log("error", "segment_write_failed", "segment=%s err=\"%s\"", s->w_name, err.msg);
-		/* The open segment may end in a torn frame: drop it whole; the drain
-		 * accounts its records as writer loss. */
-		seg_writer_abort(s->w);
-		s->w = NULL;
+		fail_segment(s, good);
 		return rc;
 	}
 	return 0;
 }
 
-/** 0 when the open segment is sealed or there is none; -errno when sealing failed. */
+/** 0 when the open segment is sealed or there is none; -errno when sealing
+ * failed (the segment is then pending: efd_store_recover_pending). */
 static int seal(struct efd_store *s)
 {
 	struct seg_err err;
 	struct efd_segment seg;
-	char partial[EFD_PATH_MAX + EFD_SEG_NAME_MAX + 16];
 
 	if (s->w == NULL)
 		return 0;
@@ -293,12 +376,14 @@ static int seal(struct efd_store *s)
 		s->w = NULL;
 		return 0;
 	}
+	/* every block is flushed (efd_store_write flushes), so this is where
+	 * the index begins: a failed seal is cut back to here */
+	uint64_t good = seg_writer_bytes(s->w);
 	int rc = seg_writer_seal(s->w, &err);
 	s->w = NULL;
 	if (rc) {
 		efd_log("error", "segment_seal_failed", "segment=%s err=\"%s\"", s->w_name, err.msg);
-		snprintf(partial, sizeof(partial), "%s/.%s.partial", s->w_dir, s->w_name);
-		unlink(partial);
+		mark_pending(s, good); /* a moved-aside file is found gone when settled */
 		return rc;
 	}
 	if (seg_describe(s->w_dir, s->w_name, &seg) == 0)

@@ -9,15 +9,21 @@
 # segments download (whole and by Range) and delete through the API, and
 # a restarted switch gets the flow logs again.
 # Mode diskfull instead fills a small tmpfs data dir mid-run: the daemon
-# must report it (health, metrics, log), account what it could not write as
-# REC_END_LOSS_WRITER records, recover once space returns, and leave no
-# corrupt file; the same conservation check then holds.
-# usage: daemon_drain.sh ENIFLOWD LOADGEN SEGSUM [kill|diskfull]
+# must report it (health, metrics, log), keep the blocks written before the
+# failure in a sealed segment (the open one is not dropped), account only
+# what it could not keep as REC_END_LOSS_WRITER records, recover once space
+# returns, and leave no corrupt file; the same conservation check then holds.
+# Mode fsyncfail makes the first segment's fsync at seal fail (LD_PRELOAD
+# fault shim, test/fault): nothing of that segment can be kept (the library
+# moves it aside), so all of it must come back as REC_END_LOSS_WRITER
+# records and conservation must still be exact.
+# usage: daemon_drain.sh ENIFLOWD LOADGEN SEGSUM [kill|diskfull|fsyncfail FAULT_LIB]
 set -u
 EFD=${1:?eniflowd}
 LOADGEN=${2:?efd_loadgen}
 SEGSUM=${3:?efd_segsum}
 MODE=${4:-kill}
+FAULT_LIB=${5:-}
 PY=$(command -v /usr/bin/python3 || command -v python3)
 TMP=$(mktemp -d /tmp/efd_drain.XXXXXX)
 PREFIX=efd_drain_$$
@@ -68,7 +74,20 @@ if [ "$MODE" = diskfull ]; then
 fi
 # kill mode: the first eniflowd dies on its own right after its 15th block
 # write, before finishing the dequeues (the worst moment for duplicates)
-if [ "$MODE" = kill ]; then start_efd EFD_TEST_EXIT_AFTER_WRITE=15; else start_efd; fi
+if [ "$MODE" = fsyncfail ]; then
+	# the fault shim watches the hour directory the first segment goes to;
+	# do not start in the last seconds of an hour
+	while [ "$(date -u +%M%S)" -ge 5950 ]; do sleep 1; done
+	HOURDIR="$TMP/data/$(date -u +%Y/%m/%d/%H)"
+	mkdir -p "$HOURDIR"
+fi
+if [ "$MODE" = kill ]; then
+	start_efd EFD_TEST_EXIT_AFTER_WRITE=15
+elif [ "$MODE" = fsyncfail ]; then
+	start_efd LD_PRELOAD="$FAULT_LIB" FAULT_DIR="$HOURDIR" FAULT_OP=fsync FAULT_AT=1 FAULT_ERR=EIO
+else
+	start_efd
+fi
 "$LOADGEN" dr "$PREFIX" 8 100000 >"$TMP/dp.json" 2>"$TMP/lg.err" &
 LPID=$!
 wait_for 15 health_is up || die "eniflowd did not attach"
@@ -102,13 +121,18 @@ ok = recs and all(r["interface-id"] == "eni-b" and r["action"] == "REJECT" for r
 print("live tail: %d records" % len(recs))
 sys.exit(0 if ok else 1)
 PYEOF
-else
+elif [ "$MODE" = diskfull ]; then
+	# records in whole blocks before the disk fills: they must survive
+	W0=$(curl -s "$BASE/metrics" | awk '$1 == "eniflowd_records_written" {print $2}')
+	[ "${W0:-0}" -gt 0 ] || die "nothing written before the disk filled"
 	dd if=/dev/zero of="$TMP/data/filler" bs=64k 2>/dev/null
 	wait_for 5 eval 'curl -s "$BASE/v1/health" | grep -q "\"writer\":\"error\""' ||
 		die "health does not report the full disk"
 	curl -s "$BASE/metrics" | grep -q '^eniflowd_writer_error 1$' || die "metrics: no writer_error 1"
 	curl -s "$BASE/metrics" | grep -q '^eniflowd_write_errors [1-9]' || die "metrics: no write_errors"
 	grep -q 'event=segment_write_failed\|event=segment_create_failed' "$TMP/log" || die "no log line"
+	FAILED=$(sed -n 's/.*event=segment_write_failed segment=\([^ ]*\).*/\1/p' "$TMP/log" | head -1)
+	[ -n "$FAILED" ] || die "the open segment did not fail: $(grep event=segment "$TMP/log")"
 	sleep 1
 	rm "$TMP/data/filler"
 	wait_for 5 eval 'curl -s "$BASE/v1/health" | grep -q "\"writer\":\"ok\""' ||
@@ -140,6 +164,12 @@ for name in $("$PY" -c 'import json,sys; [print(s["name"]) for s in json.load(op
 	curl -sf "$BASE/v1/segments/$name" -o "$TMP/dl/$name" || die "download $name"
 done
 ls "$TMP"/dl/*.fls >/dev/null 2>&1 || die "no segments listed: $(cat "$TMP/list.json")"
+if [ "$MODE" = diskfull ]; then
+	# the segment open when the disk filled is sealed with what it held
+	KEPT=$("$PY" -c 'import json,sys; print(sum(s["records"] for s in json.load(open(sys.argv[1]))["segments"] if s["name"] == sys.argv[2]))' "$TMP/list.json" "$FAILED")
+	echo "failed segment $FAILED: $KEPT records kept, $W0 written before the disk filled"
+	[ "$KEPT" -ge "$W0" ] || die "failed segment $FAILED kept $KEPT records < $W0 written before"
+fi
 ONDISK=$(find "$TMP/data" -name '*.fls' | wc -l)
 [ "$(ls "$TMP"/dl | wc -l)" = "$ONDISK" ] || die "listed $(ls "$TMP"/dl | wc -l) segments, $ONDISK on disk"
 "$SEGSUM" "$TMP"/dl/*.fls >"$TMP/seg.json" 2>"$TMP/segsum.err" || die "segsum: $(cat "$TMP/segsum.err")"
@@ -172,11 +202,14 @@ if c["accept_records"] or c["reject_records"] or c["nodata"] or dp["enis"][2]["p
     bad.append("eni-c (no flow log) has records or accounted packets")
 if sg["enis"][0]["nodata"] or sg["enis"][1]["nodata"]:
     bad.append("NODATA records for ENIs that had traffic in every window")
+if sys.argv[3] == "fsyncfail":
+    lw = sum(s["loss_writer_packets"] for s in sg["enis"])
+    print("writer loss packets after the failed fsync:", lw)
+    if lw == 0:
+        bad.append("fsync failed at seal: no REC_END_LOSS_WRITER packets reported")
 if sys.argv[3] == "diskfull":
     lw = sum(s["loss_writer_packets"] for s in sg["enis"])
-    print("writer loss packets:", lw)
-    if lw == 0:
-        bad.append("disk full: no REC_END_LOSS_WRITER packets reported")
+    print("writer loss packets:", lw, "(only what the failed segment could not keep)")
 if sg["bad_files"]:
     bad.append("%d segments fail verify" % sg["bad_files"])
 for b in bad:
@@ -184,6 +217,13 @@ for b in bad:
 sys.exit(1 if bad else 0)
 EOF
 
+if [ "$MODE" = fsyncfail ]; then
+	ls "$HOURDIR"/.*.failed >/dev/null 2>&1 || die "no segment moved aside as .failed"
+	grep -q 'event=writer_loss records=[1-9]' "$TMP/log" || die "no writer_loss logged"
+	# the re-executed image carries the shim too: the rest is other modes' job
+	echo "daemon_drain fsyncfail: all checks passed"
+	exit 0
+fi
 # Range download and delete (the storage job's acknowledgement)
 FIRST=$(ls "$TMP/dl" | head -1)
 code=$(curl -s -o "$TMP/part" -w '%{http_code}' -H 'Range: bytes=10-109' "$BASE/v1/segments/$FIRST")

@@ -6,9 +6,11 @@
  * and prints the dataplane's own counters per ENI as one JSON line, the
  * independent count the test compares the segments against.
  *
- * usage: efd_loadgen INSTANCE FILE_PREFIX SECONDS PPS
- * ENIs: 0 eni-a (subnet-1), 1 eni-b (subnet-1), 2 eni-c (subnet-2), VPC vpc-x.
- * Flows: 64 per ENI; odd flows are REJECTed by security-group rule 7.
+ * usage: efd_loadgen INSTANCE FILE_PREFIX SECONDS PPS [FLOWS_PER_ENI]
+ * ENIs: 0 eni-a (subnet-1), 1 eni-b (subnet-1), 2 eni-c (subnet-2), and
+ * 3 eni-d (subnet-2), which never gets a packet (for no-data records).
+ * VPC vpc-x. Flows: 64 per ENI unless told (at most 1300, so that all fit
+ * the flow cache); odd flows are REJECTed by security-group rule 7.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -22,11 +24,13 @@
 #include <rte_memzone.h>
 #include "flowlog.h"
 
-#define N_ENIS 3
-#define FLOWS_PER_ENI 64
+#define N_ENIS 4
+#define N_TRAFFIC_ENIS 3 /* eni-d gets none */
+#define MAX_FLOWS_PER_ENI 1300
 #define BURST 32
 
 static volatile int stop;
+static uint32_t flows_per_eni = 64;
 
 static void on_signal(int s)
 {
@@ -44,7 +48,8 @@ static uint64_t now_ns(void)
 static int publish_enis(const char *instance)
 {
 	static const char *const ids[N_ENIS][2] = {
-		{ "eni-a", "subnet-1" }, { "eni-b", "subnet-1" }, { "eni-c", "subnet-2" } };
+		{ "eni-a", "subnet-1" }, { "eni-b", "subnet-1" }, { "eni-c", "subnet-2" },
+		{ "eni-d", "subnet-2" } };
 	char name[RTE_MEMZONE_NAMESIZE];
 
 	snprintf(name, sizeof(name), EFL_MZ_ENIS, instance);
@@ -81,10 +86,10 @@ static void build(struct rte_mbuf *m, uint32_t e, uint32_t f)
 	uint16_t ipl = (uint16_t)(len - 14);
 	ip[2] = (uint8_t)(ipl >> 8), ip[3] = (uint8_t)ipl;
 	ip[8] = 64, ip[9] = 17;
-	ip[12] = 10, ip[13] = 1, ip[14] = 0, ip[15] = (uint8_t)(f + 1);
+	ip[12] = 10, ip[13] = 1, ip[14] = (uint8_t)((f + 1) >> 8), ip[15] = (uint8_t)(f + 1);
 	ip[16] = 10, ip[17] = 0, ip[18] = (uint8_t)e, ip[19] = 2;
 	uint8_t *udp = ip + 20;
-	udp[0] = 0x30, udp[1] = (uint8_t)f;
+	udp[0] = (uint8_t)(0x30 + (f >> 8)), udp[1] = (uint8_t)f;
 	udp[2] = 0x00, udp[3] = 53;
 	uint16_t ul = (uint16_t)(ipl - 20);
 	udp[4] = (uint8_t)(ul >> 8), udp[5] = (uint8_t)ul;
@@ -111,7 +116,8 @@ static void run(struct fl_worker *w, struct rte_mempool *pool, double seconds, u
 		if (rte_pktmbuf_alloc_bulk(pool, m, BURST) != 0)
 			continue;
 		for (int i = 0; i < BURST; i++, seq++) {
-			uint32_t e = (uint32_t)(seq % N_ENIS), f = (uint32_t)((seq / N_ENIS) % FLOWS_PER_ENI);
+			uint32_t e = (uint32_t)(seq % N_TRAFFIC_ENIS);
+			uint32_t f = (uint32_t)((seq / N_TRAFFIC_ENIS) % flows_per_eni);
 			build(m[i], e, f);
 			meta[i] = (struct fl_pkt_meta){ .eni = e, .direction = REC_DIR_INGRESS,
 				.verdict = (f & 1) ? REC_VERDICT_REJECT : REC_VERDICT_ACCEPT,
@@ -148,8 +154,14 @@ int main(int argc, char **argv)
 {
 	char prefix[128];
 
-	if (argc != 5) {
-		fprintf(stderr, "usage: efd_loadgen INSTANCE FILE_PREFIX SECONDS PPS\n");
+	if (argc != 5 && argc != 6) {
+		fprintf(stderr, "usage: efd_loadgen INSTANCE FILE_PREFIX SECONDS PPS [FLOWS_PER_ENI]\n");
+		return 2;
+	}
+	if (argc == 6)
+		flows_per_eni = (uint32_t)strtoul(argv[5], NULL, 10);
+	if (flows_per_eni == 0 || flows_per_eni > MAX_FLOWS_PER_ENI) {
+		fprintf(stderr, "efd_loadgen: FLOWS_PER_ENI must be 1..%d\n", MAX_FLOWS_PER_ENI);
 		return 2;
 	}
 	snprintf(prefix, sizeof(prefix), "--file-prefix=%s", argv[2]);

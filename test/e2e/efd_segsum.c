@@ -8,6 +8,8 @@
  * usage: efd_segsum FILE...
  *        efd_segsum --flows FILE...   one line per IPv4 FLOW record instead:
  *        "eni dir verdict proto src dst sport dport packets bytes layer rule_id"
+ *        efd_segsum --times FILE...   one line per record of any kind:
+ *        "kind eni first_ns last_ns" (kind: flow, loss, nodata)
  */
 #include <stdio.h>
 #include <string.h>
@@ -38,6 +40,13 @@ static void print_flow(const struct rec_flow *r)
 	       (unsigned long long)r->bytes, r->layer, r->rule_id);
 }
 
+static void print_times(const struct rec_flow *r)
+{
+	static const char *const kind[] = { "flow", "loss", "nodata" };
+	printf("%s %u %llu %llu\n", r->kind < 3 ? kind[r->kind] : "other", r->eni,
+	       (unsigned long long)r->first_ns, (unsigned long long)r->last_ns);
+}
+
 static int add(const struct rec_flow *r, size_t n, void *arg)
 {
 	(void)arg;
@@ -46,7 +55,10 @@ static int add(const struct rec_flow *r, size_t n, void *arg)
 			continue;
 		struct sum *s = &sums[r[i].eni];
 		if (flows_mode) {
-			print_flow(&r[i]);
+			if (flows_mode == 2)
+				print_flow(&r[i]);
+			else
+				print_times(&r[i]);
 			continue;
 		}
 		if (r[i].kind == REC_KIND_FLOW && r[i].verdict < 2) {
@@ -79,6 +91,8 @@ int main(int argc, char **argv)
 
 	if (argc > 1 && strcmp(argv[1], "--flows") == 0)
 		flows_mode = first = 2;
+	else if (argc > 1 && strcmp(argv[1], "--times") == 0)
+		flows_mode = 3, first = 2;
 	for (int i = first; i < argc; i++) {
 		if (seg_verify(argv[i], &err) != 0) {
 			fprintf(stderr, "verify: %s\n", err.msg);

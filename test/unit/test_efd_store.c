@@ -1,9 +1,11 @@
-/* Proves eniflowd's store: strict segment names, recovery of a partial file at start, the catalog (list with time filter, lookup, delete), sequence numbers continuing after restart, and retention by bytes and age. */
+/* Proves eniflowd's store: strict segment names, recovery of a partial file at start, the catalog (list with time filter, lookup, delete), sequence numbers continuing after restart, retention by bytes and age, and that a failed write keeps the blocks written before it (sealed once there is room, nothing of the failed block). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include "efd_internal.h"
@@ -51,6 +53,82 @@ static size_t n_listed(struct efd *d, uint64_t since, uint64_t until)
 	return n;
 }
 
+static void set_fsize(rlim_t n)
+{
+	struct rlimit rl = { n, RLIM_INFINITY };
+	CHECK(setrlimit(RLIMIT_FSIZE, &rl) == 0, "setrlimit: %s", strerror(errno));
+}
+
+/* RLIMIT_FSIZE makes writes past a size fail (EFBIG), like a full disk,
+ * without privileges; run in a child so the limit stays there. */
+static void write_failure_child(struct rec_gen *g)
+{
+	static struct efd d;
+	char dir[] = "/tmp/test_efd_store_fail.XXXXXX", path[EFD_PATH_MAX];
+	static struct rec_flow recs[2000];
+	uint64_t off;
+
+	signal(SIGXFSZ, SIG_IGN);
+	CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+	open_store(&d, dir);
+	rec_gen_next(g, recs, 2000);
+	for (int b = 0; b < 3; b++) /* three whole blocks */
+		CHECK(efd_store_write(d.store, recs + b * 500, 500, &dict) == 0, "write %d", b);
+	CHECK(efd_store_position(d.store, &dict, path, sizeof(path), &off) == 0, "position");
+	set_fsize(off + 16); /* room for a bit of the next frame, not for an index */
+	int rc = efd_store_write(d.store, recs + 1500, 500, &dict);
+	CHECK(rc == -EFBIG, "write past the limit: %d", rc);
+	CHECK(efd_store_pending(d.store), "failed segment not pending");
+	rc = efd_store_recover_pending(d.store, path, sizeof(path));
+	CHECK(rc < 0 && efd_store_pending(d.store), "sealed without room for the index: %d", rc);
+	CHECK(efd_store_write(d.store, recs, 1, &dict) == -EAGAIN, "wrote while one is pending");
+	CHECK(n_listed(&d, 0, 0) == 0, "listed before it is sealed");
+	set_fsize(RLIM_INFINITY);
+	rc = efd_store_recover_pending(d.store, path, sizeof(path));
+	CHECK(rc == 0 && path[0] && !efd_store_pending(d.store), "keep: rc %d path '%s'", rc, path);
+	struct seg_err err;
+	struct seg_reader *r = seg_reader_open(path, &err);
+	CHECK(r != NULL, "kept segment: %s", r ? "" : err.msg);
+	uint64_t n = r ? seg_reader_n_records(r) : 0;
+	CHECK(n == 1500 && seg_reader_n_blocks(r) == 3, "kept %llu records in %u blocks, want 1500 in 3",
+	      (unsigned long long)n, r ? seg_reader_n_blocks(r) : 0);
+	for (uint32_t b = 0; r && b < seg_reader_n_blocks(r); b++) {
+		const struct rec_flow *got;
+		long k = seg_reader_read_block(r, b, &got, &err);
+		CHECK(k == 500 && memcmp(got, recs + b * 500, 500 * sizeof(*got)) == 0,
+		      "block %u: %ld records, or not the ones written", b, k);
+	}
+	seg_reader_close(r);
+	CHECK(n_listed(&d, 0, 0) == 1, "kept segment listed %zu times", n_listed(&d, 0, 0));
+	/* a segment whose first block fails keeps nothing and leaves no file */
+	CHECK(efd_store_position(d.store, &dict, path, sizeof(path), &off) == 0, "position 2");
+	set_fsize(off + 16);
+	CHECK(efd_store_write(d.store, recs, 500, &dict) == -EFBIG, "first block did not fail");
+	set_fsize(RLIM_INFINITY);
+	rc = efd_store_recover_pending(d.store, path, sizeof(path));
+	CHECK(rc == 0 && path[0] == '\0', "empty keep: rc %d path '%s'", rc, path);
+	CHECK(n_listed(&d, 0, 0) == 1, "empty segment listed");
+	CHECK(efd_store_write(d.store, recs, 10, &dict) == 0 && efd_store_seal(d.store) == 0,
+	      "writing after the failures");
+	CHECK(n_listed(&d, 0, 0) == 2, "listed %zu after a good segment, want 2", n_listed(&d, 0, 0));
+	efd_store_close(d.store);
+	snprintf(path, sizeof(path), "find %s -name '*.fls*' | grep -c . | grep -qx 2 && rm -rf %s",
+		 dir, dir);
+	CHECK(system(path) == 0, "%s: not exactly the 2 sealed files on disk", dir);
+}
+
+static void test_write_failure(struct rec_gen *g)
+{
+	int st = -1;
+	pid_t pid = fork();
+	if (pid == 0) {
+		write_failure_child(g);
+		_exit(fails ? 1 : 0);
+	}
+	waitpid(pid, &st, 0);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "write-failure checks failed (status %d)", st);
+}
+
 int main(void)
 {
 	static struct efd d;
@@ -63,6 +141,7 @@ int main(void)
 	test_names();
 	for (uint32_t i = 0; i < 4; i++)
 		rec_gen_eni_info(i, &enis[i]);
+	test_write_failure(g);
 	CHECK(mkdtemp(dir) != NULL, "mkdtemp");
 	open_store(&d, dir);
 	for (int s = 0; s < 3; s++) { /* three sealed segments */
