@@ -9,10 +9,9 @@
 #include "efd_dest_internal.h"
 #include "rec_format.h"
 
-static int fails;
+#include "test_check.h"
 
-#define CHECK(cond, ...) do { if (!(cond)) { fails++; fprintf(stderr, "FAIL %s:%d: ", \
-	__FILE__, __LINE__); fprintf(stderr, __VA_ARGS__); fputc('\n', stderr); } } while (0)
+int failures;
 
 /** Validate a destinations array; expect success (field NULL) or a 400 naming field. */
 static void dests(const char *text, const char *field, struct efd_flowlog *fl)
@@ -163,9 +162,9 @@ int main(void)
 	char cmd[300];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	if (system(cmd) != 0)
-		fails++;
-	if (fails) {
-		fprintf(stderr, "test_efd_dest: %d failures\n", fails);
+		failures++;
+	if (failures) {
+		fprintf(stderr, "test_efd_dest: %d failures\n", failures);
 		return 1;
 	}
 	printf("test_efd_dest: ok\n");

@@ -123,7 +123,7 @@ static void test_write_failure(struct rec_gen *g)
 	pid_t pid = fork();
 	if (pid == 0) {
 		write_failure_child(g);
-		_exit(fails ? 1 : 0);
+		_exit(failures ? 1 : 0);
 	}
 	waitpid(pid, &st, 0);
 	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "write-failure checks failed (status %d)", st);
