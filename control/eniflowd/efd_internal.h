@@ -194,7 +194,8 @@ void efd_tail_publish(struct efd *d, const struct rec_flow *recs, size_t n);
 	X(recovered_files, "partial files recovered") \
 	X(segments_deleted, "segments removed by API or retention") \
 	X(attaches, "times the daemon attached to a switch") \
-	X(tail_clients_cut, "live-tail clients cut off for being slow")
+	X(tail_clients_cut, "live-tail clients cut off for being slow") \
+	X(http_requests_cut, "HTTP requests cut off for not arriving within conn_timeout_s")
 
 struct efd_counters {
 #define EFD_X(name, help) uint64_t name;
