@@ -260,6 +260,7 @@ struct efd {
 	struct efd_enis enis;      /**< last ENI table seen (kept while detached) */
 	bool enis_known;
 	bool attached;
+	bool switch_gone;          /**< attached, but the switch exited: final drain */
 	bool writer_error;
 	char last_error[256];
 	uint64_t cfg_dirty;        /**< bumped by the API; drain publishes */

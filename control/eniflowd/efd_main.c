@@ -238,9 +238,10 @@ static void run_attached(struct efd *d)
 			last_check = now;
 			if (!efd_primary_alive(d)) {
 				efd_log("warn", "switch_gone", "instance=%s", d->cfg.instance);
-				/* health says down now, not after the final drain */
+				/* health says so now ("draining"), not only after the
+				 * final drain ("down": everything sealed) */
 				pthread_mutex_lock(&d->lock);
-				d->attached = false;
+				d->switch_gone = true;
 				pthread_mutex_unlock(&d->lock);
 				break;
 			}
@@ -256,6 +257,7 @@ static void run_attached(struct efd *d)
 	efd_drain_seal(d->drain);
 	pthread_mutex_lock(&d->lock);
 	d->attached = false;
+	d->switch_gone = false;
 	memset(&d->shm, 0, sizeof(d->shm));
 	pthread_mutex_unlock(&d->lock);
 }

@@ -7,7 +7,8 @@
 # and bytes the dataplane accounted == those in FLOW records + those in loss
 # records, exactly; every segment verifies with two readers.
 # Then the switch is restarted under the running eniflowd (mode restart):
-# the daemon reports it down within 1 s of its exit, answers the API all
+# the daemon reports it gone within 1 s of its exit ("draining", then
+# "down" once what the switch flushed is sealed), answers the API all
 # along, re-attaches to the new switch and re-applies the flow log, and every
 # segment it had written before is still listed with the same bytes.
 # usage: fault_kill_loop.sh ENIFLOWD VSWITCH SEGSUM ENIFLOW
@@ -150,7 +151,7 @@ noticed_within() {
 import sys
 t0 = float(sys.argv[2])
 rows = [l.split() for l in open(sys.argv[1])]
-d = [float(r[0]) for r in rows if len(r) == 2 and r[1] == "down" and float(r[0]) >= t0]
+d = [float(r[0]) for r in rows if len(r) == 2 and r[1] in ("draining", "down") and float(r[0]) >= t0]
 print("%.2f" % (d[0] - t0 if d else 99))' "$WORK/poll.txt" "$1"
 }
 topo_stop_switch || die "switch exit status"
