@@ -25,7 +25,12 @@ TAG=efk$$
 WORK=$(mktemp -d /tmp/efd_killloop.XXXXXX)
 EPID=
 cleanup() {
+	rm -f "$WORK/kill.go"
+	touch "$WORK/poll.stop"
 	[ -n "${KILLER:-}" ] && kill "$KILLER" 2>/dev/null && wait "$KILLER" 2>/dev/null
+	[ -n "${POLL:-}" ] && kill "$POLL" 2>/dev/null && wait "$POLL" 2>/dev/null
+	# the killer loop's last eniflowd is not our child
+	[ -s "$WORK/efd.pid" ] && kill "$(cat "$WORK/efd.pid")" 2>/dev/null
 	topo_teardown
 	[ -n "$EPID" ] && kill "$EPID" 2>/dev/null && wait "$EPID" 2>/dev/null
 	rm -f /dev/hugepages/"${TAG}"map_*
