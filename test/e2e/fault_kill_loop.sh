@@ -192,7 +192,7 @@ NOTICE2=$(noticed_within "$T_KILL")
 touch "$WORK/poll.stop"
 wait "$POLL"
 UNANSWERED=$(awk 'NF < 2' "$WORK/poll.txt" | wc -l)
-echo "switch restart: down reported ${NOTICE1} s after a clean exit, ${NOTICE2} s after a kill -9;" \
+echo "switch restart: gone reported ${NOTICE1} s after a clean exit, ${NOTICE2} s after a kill -9;" \
 	"re-attached $(echo "$T_UP - $T_START" | bc) s after the new switch started;" \
 	"$(wc -l <"$WORK/poll.txt") health polls, $UNANSWERED unanswered"
 [ "$UNANSWERED" = 0 ] || die "health went unanswered during the switch restart"
