@@ -151,7 +151,7 @@ void api_health_get(struct efd *d, const struct efd_req *q, struct efd_resp *r)
 	uint64_t now = efd_now_ns();
 	r->json = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:s}",
 			    "status", d->writer_error ? "degraded" : "ok",
-			    "switch", d->attached ? "up" : "down",
+			    "switch", !d->attached ? "down" : d->switch_gone ? "draining" : "up",
 			    "writer", d->writer_error ? "error" : "ok", "instance", d->cfg.instance,
 			    "uptime_s", (json_int_t)((now - d->start_ns) / 1000000000ULL),
 			    "switch_heartbeat_ns", (json_int_t)hb,

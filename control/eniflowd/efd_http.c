@@ -7,10 +7,23 @@
  * per connection so a streamed response (segment download, live tail) can
  * block without holding up others; the connection limit, per-IP limit,
  * timeout and per-connection memory limit bound what a flood can take.
+ * MHD's timeout is an idle timeout, so a client trickling a byte at a time
+ * (slowloris) would never hit it: a reaper thread cuts (shutdown) any
+ * connection whose request is not fully received conn_timeout_s after the
+ * connection opened or its previous response completed. What MHD 0.9.75
+ * lets through is refused here before routing: a NUL, raw or %00, in the
+ * URI (MHD truncates there, so "/v1/health%00x" would reach /v1/health),
+ * raw bytes outside printable ASCII, a path that decodes to invalid UTF-8
+ * or control characters, and repeated Content-Length, Transfer-Encoding,
+ * Authorization, Host or Range headers (MHD keeps the first: a smuggling
+ * vector). Refusals that need no body (bad auth, a declared body over the
+ * cap) are answered before the body is read, with Connection: close.
  * The listening socket is ours, not MHD's, so it survives a re-exec.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <strings.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,17 +37,35 @@
 
 #define EFD_MAX_DEPTH 8
 
+/** One open connection, watched by the reaper for the request deadline. */
+struct conn_ent {
+	struct conn_ent *prev, *next;
+	int fd;
+	uint64_t since_ns; /**< connection opened or previous response completed */
+	bool receiving;    /**< a request is not yet fully received */
+	bool cut;
+};
+
 struct efd_http {
 	struct MHD_Daemon *mhd;
 	struct efd *d;
 	int fd;
+	pthread_mutex_t lock; /**< guards conns and every conn_ent */
+	struct conn_ent conns; /**< list head */
+	pthread_t reaper;
+	bool reaper_running;
+	volatile bool stop;
 };
 
-/** Per-request state, allocated on the first callback, freed on completion. */
+/** Per-request state, allocated by the URI log callback, freed on completion. */
 struct req_state {
 	char *body;
 	size_t len;
 	bool too_big;
+	bool started;        /**< the first access-handler call (headers) happened */
+	const char *raw_uri; /**< the request line's URI as MHD parsed it, in place */
+	size_t raw_len;      /**< strlen(raw_uri): shorter than the URI if it held a NUL */
+	const char *bad_uri; /**< why the URI is refused, or NULL */
 };
 
 int efd_listen_socket(const char *listen_addr, struct efd_err *err)
@@ -87,6 +118,8 @@ void efd_resp_error(struct efd_resp *r, const struct efd_err *e)
 	r->status = e->status ? e->status : 400;
 	r->json = json_pack("{s:s, s:s?}", "error", e->msg, "field",
 			    e->field[0] ? e->field : NULL);
+	if (r->json == NULL) /* the message echoed bytes that are not UTF-8 */
+		r->json = json_pack("{s:s}", "error", "request refused (details not valid UTF-8)");
 }
 
 /** Nesting depth outside strings, so a hostile body never reaches a deep parse. */
@@ -241,7 +274,7 @@ static enum MHD_Result send_resp(struct MHD_Connection *c, struct efd_resp *r)
 	return ret;
 }
 
-/** Accumulate the body up to the cap; beyond it, keep reading but remember. */
+/** Accumulate the body up to the cap; beyond it, remember (the caller closes). */
 static void take_body(struct efd *d, struct req_state *st, const char *data, size_t n)
 {
 	if (st->too_big || st->len + n > d->cfg.body_max) {
@@ -259,52 +292,235 @@ static void take_body(struct efd *d, struct req_state *st, const char *data, siz
 	st->body[st->len] = '\0';
 }
 
+/** Strict UTF-8 (no overlongs, surrogates or > U+10FFFF) without control characters. */
+static bool utf8_printable(const unsigned char *s)
+{
+	while (*s) {
+		unsigned c = *s, n, cp;
+		if (c < 0x80) {
+			if (c < 0x20 || c == 0x7f)
+				return false;
+			s++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf)
+			n = 1, cp = c & 0x1f;
+		else if (c >= 0xe0 && c <= 0xef)
+			n = 2, cp = c & 0x0f;
+		else if (c >= 0xf0 && c <= 0xf4)
+			n = 3, cp = c & 0x07;
+		else
+			return false;
+		for (unsigned k = 1; k <= n; k++) {
+			if ((s[k] & 0xc0) != 0x80)
+				return false;
+			cp = cp << 6 | (s[k] & 0x3f);
+		}
+		if ((n == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+		    (n == 3 && (cp < 0x10000 || cp > 0x10ffff)))
+			return false;
+		s += n + 1;
+	}
+	return true;
+}
+
+/** MHD's URI log callback: sees the raw URI first; its return value is *con_cls. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+	struct req_state *st = calloc(1, sizeof(*st));
+	(void)cls; (void)c;
+	if (st == NULL)
+		return NULL;
+	st->raw_uri = uri;
+	st->raw_len = strlen(uri);
+	for (const char *p = uri; *p; p++) {
+		if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f)
+			st->bad_uri = "raw bytes outside printable ASCII in the URI";
+		else if (p[0] == '%' && p[1] == '0' && p[2] == '0')
+			st->bad_uri = "an encoded NUL (%00) in the URI";
+	}
+	return st;
+}
+
+struct dup_scan {
+	unsigned seen[5];
+	const char *dup;
+};
+
+static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const char *key,
+				    const char *value)
+{
+	static const char *const once[] = { "Content-Length", "Transfer-Encoding",
+					    "Authorization", "Host", "Range" };
+	struct dup_scan *ds = cls;
+	(void)kind; (void)value;
+	for (size_t i = 0; i < sizeof(once) / sizeof(once[0]); i++)
+		if (strcasecmp(key, once[i]) == 0 && ++ds->seen[i] == 2 && ds->dup == NULL)
+			ds->dup = once[i];
+	return MHD_YES;
+}
+
+/**
+ * The headers are in: refuse what must not reach a route, and what needs no
+ * body to refuse. 0 to go on reading the body, else the status put in r.
+ */
+static int screen_request(struct efd *d, struct MHD_Connection *c, struct req_state *st,
+			  const char *url, const char *method, const char *version,
+			  struct efd_resp *r)
+{
+	struct efd_err e;
+	struct dup_scan ds = { { 0 }, NULL };
+
+	/* MHD parses the request line in place: the version follows the URI's
+	 * terminating NUL, unless a raw NUL cut the URI short */
+	if (st->bad_uri == NULL && st->raw_uri + st->raw_len + 1 != version)
+		st->bad_uri = "a NUL byte in the URI";
+	if (st->bad_uri == NULL && !utf8_printable((const unsigned char *)url))
+		st->bad_uri = "the path is not printable UTF-8";
+	MHD_get_connection_values(c, MHD_HEADER_KIND, count_header, &ds);
+	const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+	if (st->bad_uri)
+		efd_err_set(&e, 400, "url", "%s", st->bad_uri);
+	else if (ds.dup)
+		efd_err_set(&e, 400, ds.dup, "header %s given more than once", ds.dup);
+	else if (is_mutating(method) && !check_auth(d, c, &e))
+		;
+	else if (cl && strtoull(cl, NULL, 10) > d->cfg.body_max)
+		efd_err_set(&e, 413, "", "body larger than %u bytes", d->cfg.body_max);
+	else
+		return 0;
+	efd_resp_error(r, &e);
+	return r->status;
+}
+
+static struct conn_ent *conn_of(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	return ci ? ci->socket_context : NULL;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
 				  const char *method, const char *version, const char *data,
 				  size_t *data_size, void **con_cls)
 {
-	struct efd *d = cls;
+	struct efd_http *h = cls;
+	struct efd *d = h->d;
 	struct req_state *st = *con_cls;
 	struct efd_resp r = { .status = 200 };
-	struct efd_err e;
-	(void)version;
 
-	if (st == NULL) {
-		st = calloc(1, sizeof(*st));
-		if (st == NULL)
-			return MHD_NO;
-		*con_cls = st;
-		const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
-		if (cl && strtoull(cl, NULL, 10) > d->cfg.body_max)
-			st->too_big = true;
-		return MHD_YES;
+	if (st == NULL)
+		return MHD_NO;
+	if (!st->started) {
+		st->started = true;
+		if (screen_request(d, c, st, url, method, version, &r) == 0)
+			return MHD_YES;
+		/* answered before the body: the connection cannot be reused */
+		char *txt = json_dumps(r.json, JSON_COMPACT);
+		json_decref(r.json);
+		r.json = NULL;
+		size_t n = txt ? strlen(txt) : 0;
+		r.raw = MHD_create_response_from_buffer(n, txt ? txt : "", txt ? MHD_RESPMEM_MUST_FREE
+									: MHD_RESPMEM_PERSISTENT);
+		MHD_add_response_header(r.raw, "Content-Type", "application/json");
+		MHD_add_response_header(r.raw, "Connection", "close");
+		return send_resp(c, &r);
 	}
 	if (*data_size > 0) {
 		take_body(d, st, data, *data_size);
 		*data_size = 0;
-		return MHD_YES;
+		/* a chunked body past the cap: MHD takes no response mid-body, so close */
+		return st->too_big ? MHD_NO : MHD_YES;
+	}
+	struct conn_ent *ce = conn_of(c);
+	if (ce) {
+		pthread_mutex_lock(&h->lock);
+		ce->receiving = false;
+		pthread_mutex_unlock(&h->lock);
 	}
 	struct efd_req q = { method, url, st->body ? st->body : "", st->len, c };
-	if (is_mutating(method) && !check_auth(d, c, &e))
-		efd_resp_error(&r, &e);
-	else if (st->too_big) {
-		efd_err_set(&e, 413, "", "body larger than %u bytes", d->cfg.body_max);
-		efd_resp_error(&r, &e);
-	} else
-		route(d, &q, &r);
+	route(d, &q, &r);
 	return send_resp(c, &r);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
+	struct efd_http *h = cls;
 	struct req_state *st = *con_cls;
-	(void)cls; (void)c; (void)toe;
+	struct conn_ent *ce = conn_of(c);
+	(void)toe;
 	if (st) {
 		free(st->body);
 		free(st);
 		*con_cls = NULL;
 	}
+	if (ce) { /* the next request on this connection gets its own deadline */
+		pthread_mutex_lock(&h->lock);
+		ce->receiving = true;
+		ce->since_ns = efd_now_ns();
+		pthread_mutex_unlock(&h->lock);
+	}
+}
+
+/** Track connections for the reaper; MHD calls CLOSED before it closes the fd. */
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+			  enum MHD_ConnectionNotificationCode code)
+{
+	struct efd_http *h = cls;
+	struct conn_ent *ce = *socket_context;
+
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *ci =
+			MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+		ce = ci ? calloc(1, sizeof(*ce)) : NULL;
+		if (ce == NULL)
+			return; /* not watched: MHD's idle timeout still applies */
+		ce->fd = ci->connect_fd;
+		ce->since_ns = efd_now_ns();
+		ce->receiving = true;
+		pthread_mutex_lock(&h->lock);
+		ce->next = h->conns.next;
+		ce->prev = &h->conns;
+		h->conns.next->prev = ce;
+		h->conns.next = ce;
+		pthread_mutex_unlock(&h->lock);
+		*socket_context = ce;
+	} else if (ce) {
+		pthread_mutex_lock(&h->lock);
+		ce->prev->next = ce->next;
+		ce->next->prev = ce->prev;
+		pthread_mutex_unlock(&h->lock);
+		free(ce);
+		*socket_context = NULL;
+	}
+}
+
+/** Cut connections whose request is still arriving after conn_timeout_s. */
+static void *reaper_main(void *arg)
+{
+	struct efd_http *h = arg;
+	const uint64_t limit = (uint64_t)h->d->cfg.conn_timeout_s * 1000000000ULL;
+	const struct timespec tick = { 0, 100 * 1000 * 1000 };
+
+	while (!h->stop) {
+		nanosleep(&tick, NULL);
+		uint64_t now = efd_now_ns(), n = 0;
+		pthread_mutex_lock(&h->lock);
+		for (struct conn_ent *ce = h->conns.next; ce != &h->conns; ce = ce->next)
+			if (ce->receiving && !ce->cut && now - ce->since_ns > limit) {
+				shutdown(ce->fd, SHUT_RDWR); /* MHD's thread sees EOF and closes */
+				ce->cut = true;
+				n++;
+			}
+		pthread_mutex_unlock(&h->lock);
+		if (n) {
+			pthread_mutex_lock(&h->d->lock);
+			h->d->ctr.http_requests_cut += n;
+			pthread_mutex_unlock(&h->d->lock);
+		}
+	}
+	return NULL;
 }
 
 struct efd_http *efd_http_start(struct efd *d, int listen_fd)
@@ -314,18 +530,26 @@ struct efd_http *efd_http_start(struct efd *d, int listen_fd)
 		return NULL;
 	h->d = d;
 	h->fd = listen_fd;
+	h->conns.next = h->conns.prev = &h->conns;
+	pthread_mutex_init(&h->lock, NULL);
 	h->mhd = MHD_start_daemon(
 		MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC |
 			MHD_USE_POLL,
-		0, NULL, NULL, on_request, d,
+		0, NULL, NULL, on_request, h,
 		MHD_OPTION_LISTEN_SOCKET, (MHD_socket)listen_fd,
 		MHD_OPTION_CONNECTION_LIMIT, (unsigned)d->cfg.max_connections,
 		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)d->cfg.max_per_ip,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)d->cfg.conn_timeout_s,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
-		MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+		MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL,
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+		MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
 		MHD_OPTION_END);
-	if (h->mhd == NULL) {
+	if (h->mhd == NULL ||
+	    (h->reaper_running = pthread_create(&h->reaper, NULL, reaper_main, h) == 0) == false) {
+		if (h->mhd)
+			MHD_stop_daemon(h->mhd);
+		pthread_mutex_destroy(&h->lock);
 		free(h);
 		errno = EIO;
 		return NULL;
@@ -339,9 +563,13 @@ int efd_http_stop(struct efd_http *h, bool keep_listen_fd)
 
 	if (h == NULL)
 		return -1;
+	h->stop = true;
+	if (h->reaper_running)
+		pthread_join(h->reaper, NULL);
 	if (keep_listen_fd)
 		fd = MHD_quiesce_daemon(h->mhd);
 	MHD_stop_daemon(h->mhd);
+	pthread_mutex_destroy(&h->lock);
 	free(h);
 	return fd;
 }

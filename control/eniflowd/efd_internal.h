@@ -272,7 +272,8 @@ void efd_tail_publish(struct efd *d, const struct rec_flow *recs, size_t n);
 	X(recovered_files, "partial files recovered") \
 	X(segments_deleted, "segments removed by API or retention") \
 	X(attaches, "times the daemon attached to a switch") \
-	X(tail_clients_cut, "live-tail clients cut off for being slow")
+	X(tail_clients_cut, "live-tail clients cut off for being slow") \
+	X(http_requests_cut, "HTTP requests cut off for not arriving within conn_timeout_s")
 
 struct efd_counters {
 #define EFD_X(name, help) uint64_t name;
@@ -337,6 +338,7 @@ struct efd {
 	struct efd_enis enis;      /**< last ENI table seen (kept while detached) */
 	bool enis_known;
 	bool attached;
+	bool switch_gone;          /**< attached, but the switch exited: final drain */
 	bool writer_error;
 	char last_error[256];
 	uint64_t cfg_dirty;        /**< bumped by the API; drain publishes */

@@ -186,10 +186,27 @@ static void close_fds_except(int keep)
 		close(fds[i]);
 }
 
-/** Hand the listening socket to a fresh image of ourselves. Returns only on failure. */
-static void reexec(struct efd *d, struct efd_http *h, char **argv)
+/**
+ * Hand the listening socket to a fresh image of ourselves. Returns only on
+ * failure, or when a stop was asked for (then nothing was torn down).
+ * SIGTERM/SIGINT stay blocked across the exec: one arriving after the last
+ * check of efd_stop_flag stays pending, and the new image, which unblocks
+ * them once its handlers are in place, still stops (a kill during a re-exec
+ * was lost before).
+ */
+static int reexec(struct efd *d, struct efd_http *h, char **argv)
 {
 	char env[32];
+	sigset_t stop_sigs;
+
+	sigemptyset(&stop_sigs);
+	sigaddset(&stop_sigs, SIGTERM);
+	sigaddset(&stop_sigs, SIGINT);
+	sigprocmask(SIG_BLOCK, &stop_sigs, NULL);
+	if (efd_stop_flag) {
+		sigprocmask(SIG_UNBLOCK, &stop_sigs, NULL);
+		return 0;
+	}
 	int fd = efd_http_stop(h, true);
 
 	efd_store_close(d->store);
@@ -202,6 +219,7 @@ static void reexec(struct efd *d, struct efd_http *h, char **argv)
 	close_fds_except(fd);
 	execv("/proc/self/exe", argv);
 	efd_log("error", "reexec_failed", "err=\"%s\"", strerror(errno));
+	return -1;
 }
 
 /** Attached: drain until the primary dies or we are told to stop. */
@@ -220,6 +238,11 @@ static void run_attached(struct efd *d)
 			last_check = now;
 			if (!efd_primary_alive(d)) {
 				efd_log("warn", "switch_gone", "instance=%s", d->cfg.instance);
+				/* health says so now ("draining"), not only after the
+				 * final drain ("down": everything sealed) */
+				pthread_mutex_lock(&d->lock);
+				d->switch_gone = true;
+				pthread_mutex_unlock(&d->lock);
 				break;
 			}
 		}
@@ -234,6 +257,7 @@ static void run_attached(struct efd *d)
 	efd_drain_seal(d->drain);
 	pthread_mutex_lock(&d->lock);
 	d->attached = false;
+	d->switch_gone = false;
 	memset(&d->shm, 0, sizeof(d->shm));
 	pthread_mutex_unlock(&d->lock);
 }
@@ -247,6 +271,11 @@ int main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGALRM, &sa, NULL);
+	sigset_t stop_sigs; /* blocked by a re-exec: a pending stop is delivered now */
+	sigemptyset(&stop_sigs);
+	sigaddset(&stop_sigs, SIGTERM);
+	sigaddset(&stop_sigs, SIGINT);
+	sigprocmask(SIG_UNBLOCK, &stop_sigs, NULL);
 	saved_argv = argv;
 	if (init(&d, argc, argv) != 0)
 		return 2;
@@ -269,13 +298,15 @@ int main(int argc, char **argv)
 		if (eal_init_guarded(&d, fd) != 0 || efd_attach(&d) != 0) {
 			/* EAL cannot be initialised twice: start over in a fresh image. */
 			sleep(1);
-			reexec(&d, h, argv);
-			return 1;
+			if (reexec(&d, h, argv) != 0)
+				return 1;
+			break;
 		}
 		run_attached(&d);
 		if (!efd_stop_flag) {
-			reexec(&d, h, argv);
-			return 1;
+			if (reexec(&d, h, argv) != 0)
+				return 1;
+			break;
 		}
 	}
 	efd_log("info", "stopping", "instance=%s", d.cfg.instance);

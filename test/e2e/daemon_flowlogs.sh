@@ -23,6 +23,7 @@ SEGSUM=$(readlink -f "${3:?efd_segsum}")
 HERE=$(cd "$(dirname "$0")" && pwd)
 PY=$(command -v /usr/bin/python3 || command -v python3)
 source "$HERE/lib/topology.sh"
+source "$HERE/lib/efd.sh"
 TAG=efl$$
 WORK=$(mktemp -d /tmp/efd_flowlogs.XXXXXX)
 EPID=
@@ -89,25 +90,7 @@ if [ "$MODE" = kill ]; then
 	done
 	"$SEGSUM" "$WORK"/dl/*.fls >"$WORK/sum.json" || die "segments fail verify"
 	"$ENIFLOW" verify "$WORK"/dl/*.fls >"$WORK/verify.txt" 2>&1 || die "eniflow verify: $(cat "$WORK/verify.txt")"
-	"$PY" - "$WORK/stats.json" "$WORK/sum.json" <<'PYEOF' || die "accounted != recorded + lost"
-import json, sys
-st = json.load(open(sys.argv[1]))
-sg = json.load(open(sys.argv[2]))["enis"]
-bad = []
-for i, e in enumerate(st["enis"]):
-    s = sg[i]
-    rec_p = s["accept_packets"] + s["reject_packets"]
-    rec_b = s["accept_bytes"] + s["reject_bytes"]
-    lost_p = s["loss_ring_packets"] + s["loss_writer_packets"] + s["loss_recovery_packets"] + s["loss_other_packets"]
-    lost_b = s["loss_ring_bytes"] + s["loss_writer_bytes"]
-    print("%s: accounted %d pk %d B, recorded %d pk %d B, lost %d pk %d B"
-          % (e["eni_id"], e["packets_accounted"], e["bytes_accounted"], rec_p, rec_b, lost_p, lost_b))
-    if (e["packets_accounted"], e["bytes_accounted"]) != (rec_p + lost_p, rec_b + lost_b):
-        bad.append(e["eni_id"])
-if sum(e["packets_accounted"] for e in st["enis"]) < 1000:
-    bad.append("too little traffic accounted")
-sys.exit(1 if bad else 0)
-PYEOF
+	efd_conservation "$WORK/stats.json" "$WORK/sum.json" 1000 || die "accounted != recorded + lost"
 	echo "daemon_flowlogs (kill): all checks passed"
 	exit 0
 fi
