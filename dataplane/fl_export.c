@@ -130,6 +130,9 @@ unsigned fl_loss_drain(struct fl_worker *w)
 /* Why e is due now, or -1 if it is not. */
 static int due_reason(const struct fl_worker *w, const struct fl_entry *e, uint64_t now)
 {
+	/* stamped before a big clock step back: leave now, or it would wait hours */
+	if (unlikely(e->last_ns > now))
+		return REC_END_IDLE;
 	if ((e->state & FL_ST_CLOSING) && now >= e->last_ns + w->close_ns)
 		return REC_END_TCP_CLOSE;
 	if (now >= e->last_ns + w->idle_ns)
@@ -178,6 +181,7 @@ static unsigned age_slice(struct fl_worker *w, uint64_t now, uint32_t budget)
 static uint32_t age_budget(struct fl_worker *w, uint64_t now)
 {
 	uint64_t n_slots = (uint64_t)w->cache.n_buckets * FL_WAYS;
+	/* now < last_poll_ns only after a big step back (fl_clock()): no credit for it */
 	uint64_t dt = now > w->last_poll_ns ? now - w->last_poll_ns : 0;
 	uint64_t cap = n_slots * FL_SWEEP_PERIOD_NS;
 
@@ -199,6 +203,7 @@ unsigned fl_dp_poll(struct fl_worker *w, uint64_t now_ns)
 	uint64_t t0 = rte_rdtsc();
 	unsigned n;
 
+	now_ns = fl_clock(w, now_ns);
 	fl_cfg_refresh(w);
 	n = fl_loss_drain(w);
 	uint32_t budget = age_budget(w, now_ns);

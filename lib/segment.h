@@ -88,7 +88,10 @@ struct seg_writer *seg_writer_create(const char *dir, const char *name,
 
 /**
  * Append n records. Full blocks are compressed and written as they fill.
- * Returns 0, or -errno (the segment is then failed: call seg_writer_abort).
+ * Returns 0, or -errno: the segment is then failed. Either call
+ * seg_writer_seal(), which fails too but frees w and leaves the partial file
+ * for seg_recover_file() (records it keeps are not lost), or
+ * seg_writer_abort(), which deletes the file (all its records are lost).
  */
 int seg_writer_append(struct seg_writer *w, const struct rec_flow *recs, size_t n,
 		      struct seg_err *err);
@@ -98,8 +101,11 @@ int seg_writer_flush(struct seg_writer *w, struct seg_err *err);
 
 /**
  * Flush, write index and trailer, fsync, rename to NAME, fsync the directory,
- * and free w. On failure the partial file is left for recovery, w is freed,
- * and -errno is returned.
+ * and free w. On failure w is freed and -errno is returned; the partial file
+ * is left for recovery, except when an fsync (of the file or the directory)
+ * failed: the data may then never reach the disk whatever is tried later,
+ * so the file is moved aside as ".NAME.failed", which recovery ignores, and
+ * all the segment's records are lost (RELIABILITY.md: never retry fsync).
  */
 int seg_writer_seal(struct seg_writer *w, struct seg_err *err);
 
@@ -118,21 +124,27 @@ struct seg_recovery_report {
 	char path[4096];        /**< the sealed file (or the partial, if it failed) */
 	uint64_t blocks_kept;
 	uint64_t records_kept;
-	uint64_t bytes_dropped; /**< torn tail cut from the file */
+	/** torn tail cut from the file; 0 if what was cut was only the start
+	 *  (or all) of the segment's own index and trailer: a crash while sealing */
+	uint64_t bytes_dropped;
 	bool header_lost;       /**< not even the header was whole: file removed */
 };
 
 /**
  * Recover a partial segment: keep the longest prefix of whole, checksum-valid
  * frames, rebuild the index, seal it under its final name. Fills report.
- * Returns 0 or -errno.
+ * Returns 0 or -errno. A file whose header is whole but fails its checks is
+ * moved aside as ".NAME.corrupt" (report->path names it) and -EINVAL is
+ * returned with err saying so; it is never deleted, and never tried again.
  */
 int seg_recover_file(const char *partial_path, struct seg_recovery_report *report,
 		     struct seg_err *err);
 
 /**
  * Recover every ".*.partial" file in dir (not recursive). Calls cb (if not
- * NULL) once per file. Returns the number of files recovered, or -errno.
+ * NULL) once per file recovered. Goes on past a file it cannot recover;
+ * returns the number of files recovered, or the first file's -errno (err
+ * filled) if any failed.
  */
 int seg_recover_dir(const char *dir,
 		    void (*cb)(const struct seg_recovery_report *r, void *arg),

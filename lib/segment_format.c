@@ -333,6 +333,45 @@ static int rename_noreplace(int dirfd, const char *from, const char *to)
 	return renameat(dirfd, from, dirfd, to);
 }
 
+int seg_move_aside(int dirfd, const char *from, const char *final, const char *suffix,
+		   char *out, size_t cap)
+{
+	for (int k = 0; k < 100; k++) {
+		if (k == 0)
+			snprintf(out, cap, ".%s.%s", final, suffix);
+		else
+			snprintf(out, cap, ".%s.%s.%d", final, suffix, k);
+		if (rename_noreplace(dirfd, from, out) == 0)
+			return 0;
+		if (errno != EEXIST)
+			return -errno;
+	}
+	return -EEXIST;
+}
+
+/*
+ * A failed fsync fails the segment for good: after a write-back error the
+ * kernel may have dropped the dirty pages and marked them clean, so the data
+ * read back (and any later fsync, by recovery too) can look fine while the
+ * disk lacks it. The file is moved aside under a name recovery ignores and
+ * its records are the caller's loss; it is kept, not deleted, for a person
+ * to look at.
+ */
+static int fsync_failed(int dirfd, const char *from, const char *final, const char *shown,
+			uint64_t off, uint64_t n_records, const char *what, int e,
+			struct seg_err *err)
+{
+	char aside[512];
+	int rc = seg_move_aside(dirfd, from, final, "failed", aside, sizeof(aside));
+
+	if (rc)
+		return seg_fail(err, shown, off, -e, "%s: %s; segment failed, and moving it aside "
+				"failed too: %s", what, strerror(e), strerror(-rc));
+	return seg_fail(err, shown, off, -e, "%s: %s; segment failed, moved aside as %s "
+			"(its %llu records are lost)", what, strerror(e), aside,
+			(unsigned long long)n_records);
+}
+
 int seg_seal_fd(int fd, int dirfd, const char *partial, const char *final,
 		const char *shown, const struct seg_block_info *b, uint32_t n_blocks,
 		uint64_t data_end, uint64_t n_records, bool no_fsync, struct seg_err *err)
@@ -356,10 +395,13 @@ int seg_seal_fd(int fd, int dirfd, const char *partial, const char *final,
 	if (rc)
 		return seg_fail(err, shown, data_end, rc, "writing index and trailer: %s", strerror(-rc));
 	if (!no_fsync && fsync(fd) < 0)
-		return seg_fail(err, shown, data_end, -errno, "fsync: %s", strerror(errno));
+		return fsync_failed(dirfd, partial, final, shown, data_end, n_records, "fsync",
+				    errno, err);
 	if (rename_noreplace(dirfd, partial, final) < 0)
 		return seg_fail(err, shown, 0, -errno, "rename to %s: %s", final, strerror(errno));
+	/* the rename may not be durable: the segment does not exist yet */
 	if (!no_fsync && fsync(dirfd) < 0)
-		return seg_fail(err, shown, 0, -errno, "fsync of directory: %s", strerror(errno));
+		return fsync_failed(dirfd, final, final, shown, 0, n_records,
+				    "fsync of directory", errno, err);
 	return 0;
 }

@@ -108,10 +108,21 @@ int seg_block_stats(struct seg_eniset *s, const struct rec_flow *recs, uint32_t 
 int seg_write_all(int fd, const void *buf, size_t len);
 
 /**
+ * Rename from (in dirfd) to ".FINAL.SUFFIX", or ".FINAL.SUFFIX.K" if that
+ * exists, never replacing a file; the name used goes to out. 0 or -errno.
+ * Recovery ignores these names: a file moved aside is never resurrected.
+ */
+int seg_move_aside(int dirfd, const char *from, const char *final, const char *suffix,
+		   char *out, size_t cap);
+
+/**
  * Seal an open partial file whose valid content ends at data_end: write
  * index and trailer there, fsync (unless no_fsync), rename partial → final
  * in dirfd without replacing an existing file, fsync the directory.
- * shown is the path used in error messages. 0 or -errno.
+ * shown is the path used in error messages. 0 or -errno. If either fsync
+ * fails the file is moved aside as ".FINAL.failed" (see seg_move_aside):
+ * its content can no longer be trusted to be on disk, so it must count as
+ * lost and no later recovery may seal it.
  */
 int seg_seal_fd(int fd, int dirfd, const char *partial, const char *final,
 		const char *shown, const struct seg_block_info *b, uint32_t n_blocks,

@@ -8,6 +8,13 @@
  * torn, corrupt or not a block frame. The file is cut there, a fresh index
  * is built from the decoded records, and the file is sealed exactly as the
  * writer would have sealed it.
+ *
+ * The report is exact: what follows the last good frame counts as dropped
+ * unless it is the beginning of the very index and trailer recovery writes
+ * (a crash while or after sealing, before the rename, loses nothing). A
+ * file whose header is whole but wrong cannot be recovered and is not ours
+ * to delete: it is moved aside as ".NAME.corrupt", which recovery never
+ * looks at again, and the error says so.
  */
 #include "segment_internal.h"
 
@@ -27,6 +34,7 @@ struct scan {
 	struct seg_block_info *blocks;
 	uint32_t n_blocks;
 	uint64_t n_records;
+	bool bad_header;            /* whole but failing its checks */
 };
 
 /* Validate every record of a decoded frame; records must be whole. */
@@ -152,6 +160,7 @@ static int scan_file(int fd, const char *path, struct scan *s, struct seg_err *e
 	hl = header_len(s, path, err);
 	if (hl <= 0) {
 		rc = (int)hl;
+		s->bad_header = hl < 0;
 		goto out;
 	}
 	s->end = (uint64_t)hl;
@@ -169,6 +178,56 @@ out:
 		munmap((void *)s->map, s->size);
 	s->map = NULL;
 	return rc;
+}
+
+/*
+ * True if the bytes after the last good frame are a prefix of the index and
+ * trailer recovery is about to write: the writer was sealing (or had sealed)
+ * and died before the rename, so nothing in them is lost.
+ */
+static bool tail_is_own_seal(int fd, const struct scan *s)
+{
+	uint8_t trailer[SEG_TRAILER_SIZE], *idx, *tail;
+	size_t idx_len, n = s->size - s->end;
+	bool same = false;
+
+	if (n == 0)
+		return true;
+	if (seg_encode_index(s->blocks, s->n_blocks, &idx, &idx_len))
+		return false;
+	seg_encode_trailer(trailer, s->n_blocks, s->end, idx_len, s->n_records);
+	tail = n <= idx_len + sizeof(trailer) ? malloc(n) : NULL;
+	if (tail && pread(fd, tail, n, (off_t)s->end) == (ssize_t)n) {
+		size_t a = n < idx_len ? n : idx_len;
+		same = !memcmp(tail, idx, a) && !memcmp(tail + a, trailer, n - a);
+	}
+	free(tail);
+	free(idx);
+	return same;
+}
+
+/* Header whole but wrong: rename the file out of recovery's way, say where. */
+static int set_aside(int dirfd, const char *base, const char *final, const char *path,
+		     struct seg_recovery_report *rep, struct seg_err *err)
+{
+	char aside[512];
+	int rc = seg_move_aside(dirfd, base, final, "corrupt", aside, sizeof(aside));
+	size_t used = err ? strlen(err->msg) : 0;
+
+	if (rc) {
+		if (err)
+			snprintf(err->msg + used, sizeof(err->msg) - used,
+				 "; cannot move it aside: %s", strerror(-rc));
+		return -EINVAL;
+	}
+	const char *slash = strrchr(path, '/');
+	int dl = slash ? (int)(slash - path) + 1 : 0;
+	snprintf(rep->path, sizeof(rep->path), "%.*s%s", dl, path, aside);
+	if (err)
+		snprintf(err->msg + used, sizeof(err->msg) - used,
+			 "; moved aside as %s, nothing recovered", aside);
+	fsync(dirfd);
+	return -EINVAL;
 }
 
 int seg_recover_file(const char *partial_path, struct seg_recovery_report *rep,
@@ -193,8 +252,11 @@ int seg_recover_file(const char *partial_path, struct seg_recovery_report *rep,
 		goto out;
 	}
 	rc = scan_file(fd, partial_path, &s, err);
-	if (rc)
+	if (rc) {
+		if (s.bad_header)
+			rc = set_aside(dirfd, base, final, partial_path, rep, err);
 		goto out;
+	}
 	if (s.end == 0) { /* torn header: the writer never got to a block */
 		rep->header_lost = true;
 		rep->bytes_dropped = s.size;
@@ -202,6 +264,7 @@ int seg_recover_file(const char *partial_path, struct seg_recovery_report *rep,
 			rc = seg_fail(err, partial_path, 0, -errno, "removing: %s", strerror(errno));
 		goto out;
 	}
+	bool own_seal = tail_is_own_seal(fd, &s);
 	if (ftruncate(fd, (off_t)s.end) < 0) {
 		rc = seg_fail(err, partial_path, s.end, -errno, "truncating torn tail: %s", strerror(errno));
 		goto out;
@@ -212,7 +275,7 @@ int seg_recover_file(const char *partial_path, struct seg_recovery_report *rep,
 		goto out;
 	rep->blocks_kept = s.n_blocks;
 	rep->records_kept = s.n_records;
-	rep->bytes_dropped = s.size - s.end;
+	rep->bytes_dropped = own_seal ? 0 : s.size - s.end;
 	{
 		const char *slash = strrchr(partial_path, '/');
 		int dl = slash ? (int)(slash - partial_path) + 1 : 0;

@@ -25,6 +25,7 @@ enum cli_exit {
 int cli_cat(int argc, char **argv);
 int cli_verify(int argc, char **argv);
 int cli_gen(int argc, char **argv);
+int cli_recover(int argc, char **argv);
 int cli_query(int argc, char **argv);
 int cli_top(int argc, char **argv);
 int cli_detect(int argc, char **argv);

@@ -2,7 +2,7 @@
  * cli_main.c - the eniflow command: verb dispatch, top-level help, and the
  * helpers every verb shares.
  *
- * Each verb lives in its own file (cli_cat.c, cli_verify.c, cli_gen.c) and
+ * Each verb lives in its own file (cli_cat.c, cli_verify.c, cli_gen.c, cli_recover.c) and
  * parses its own options with getopt_long, so adding a verb is one table
  * line here and one file. The CLI is DPDK-free: it links only lib/.
  */
@@ -25,6 +25,7 @@ static const struct verb verbs[] = {
 	{"cat", cli_cat, "print the records of segment files (JSON Lines, CSV, AWS text, raw)"},
 	{"verify", cli_verify, "check every checksum, record and the index of segment files"},
 	{"gen", cli_gen, "write sealed segments of realistic generated records"},
+	{"recover", cli_recover, "seal the partial segments a crash left in directories"},
 	{"query", cli_query, "filter records, or group and aggregate them (docs/query.md)"},
 	{"top", cli_top, "top-N groups by bytes, packets or flows"},
 	{"detect", cli_detect, "run a named detection (hogs, storm, drops, scanners, ...)"},

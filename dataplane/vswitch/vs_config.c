@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <inttypes.h>
 #include <string.h>
 #include <stdlib.h>
 #include <arpa/inet.h>
@@ -617,13 +618,26 @@ static int parse_options(struct pctx *c, json_t *root)
 			return -EINVAL;
 		c->cfg->flows_per_worker = (uint32_t)x;
 	}
+	if ((v = json_object_get(root, "flow_ring_size")) != NULL) {
+		if (get_uint(c, "flow_ring_size", v, 1024, 16u << 20, &x) != 0)
+			return -EINVAL;
+		if ((x & (x - 1)) != 0)
+			return fail(c, "flow_ring_size", "%" PRIu64 " is not a power of 2", x);
+		c->cfg->flow_ring_size = (uint32_t)x;
+	}
+	if ((v = json_object_get(root, "connections_per_worker")) != NULL) {
+		if (get_uint(c, "connections_per_worker", v, 1024, 64u << 20, &x) != 0)
+			return -EINVAL;
+		c->cfg->connections_per_worker = (uint32_t)x;
+	}
 	return 0;
 }
 
 static int parse_root(struct pctx *c, json_t *root)
 {
 	static const char *const keys[] = {"ports", "security_groups", "network_acls", "lcores",
-					   "mbufs", "mbuf_data_room", "flows_per_worker", NULL};
+					   "mbufs", "mbuf_data_room", "flows_per_worker",
+					   "flow_ring_size", "connections_per_worker", NULL};
 	json_t *arr, *o;
 	size_t i;
 	if (!json_is_object(root))

@@ -113,6 +113,8 @@ struct vs_config {
 	uint32_t mbufs;          /**< mbuf pool size (default 16383) */
 	uint32_t mbuf_data_room; /**< bytes of packet data per mbuf (default 2048) */
 	uint32_t flows_per_worker; /**< plugin flow cache size; 0 = plugin default */
+	uint32_t flow_ring_size;   /**< plugin export ring slots (power of 2); 0 = plugin default */
+	uint32_t connections_per_worker; /**< SG connection table entries; 0 = 64K */
 };
 
 /**

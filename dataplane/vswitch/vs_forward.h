@@ -73,6 +73,14 @@ const struct vs_worker_stats *vs_worker_stats(const struct vs_worker *w);
 /** Ask every worker to leave its loop; they flush their flows first. */
 void vs_switch_stop(struct vs_switch *sw);
 
+/**
+ * Clear the stop request so the workers can be launched again, after
+ * vs_switch_stop() and rte_eal_mp_wait_lcore(). Their flow caches are empty
+ * then (the loops flushed them): a benchmark uses this to start every phase
+ * from the same state.
+ */
+void vs_switch_rearm(struct vs_switch *sw);
+
 /** Publish the flow-log config of every ENI (enabled or not, all traffic). */
 void vs_switch_flowlog_all(struct vs_switch *sw, bool enabled);
 

@@ -9,6 +9,11 @@
 
 /** Prefetch the bucket of (eni, flow) and return its hash for vs_conn_open(). */
 uint32_t vs_conn_prefetch(const struct vs_conn *ct, uint32_t eni, const struct vs_flow *f);
+/**
+ * Second stage, once the bucket has arrived: prefetch the stored key of
+ * every way whose signature matches hash (the key vs_conn_open() compares).
+ */
+void vs_conn_prefetch_key(const struct vs_conn *ct, uint32_t hash);
 /** Open or refresh (eni, flow), allowed by rule_id; hash from vs_conn_prefetch(). */
 void vs_conn_open(struct vs_conn *ct, uint32_t eni, const struct vs_flow *f, uint32_t hash,
 		  uint32_t rule_id, uint64_t now_ns);

@@ -135,7 +135,9 @@ static int workers_make(struct vs_switch *sw, const struct vs_switch_params *p, 
 		w->sw_stats = efl_stats_sw(sw->stats, sw->n_workers, i, 0);
 		snprintf(name, sizeof(name), "vs_conn%u", i);
 		/* SG connections idle out after 5 minutes, as stateful firewalls do. */
-		w->ct = vs_conn_create(name, p->conn_entries ? p->conn_entries : 65536,
+		w->ct = vs_conn_create(name, sw->cfg->connections_per_worker ?
+				       sw->cfg->connections_per_worker :
+				       p->conn_entries ? p->conn_entries : 65536,
 				       300ull * 1000000000ull, SOCKET_ID_ANY);
 		if (w->ct == NULL)
 			goto nomem;
@@ -153,6 +155,7 @@ static int plugin_make(struct vs_switch *sw, const struct vs_switch_params *p, c
 		.n_workers = sw->n_workers,
 		.n_enis = sw->cfg->n_enis,
 		.flows_per_worker = sw->cfg->flows_per_worker,
+		.ring_size = sw->cfg->flow_ring_size,
 		.socket_id = SOCKET_ID_ANY,
 	};
 	sw->dp = fl_dp_create(&fp);
@@ -239,6 +242,11 @@ void vs_switch_flowlog_all(struct vs_switch *sw, bool enabled)
 void vs_switch_stop(struct vs_switch *sw)
 {
 	__atomic_store_n(&sw->stop, 1, __ATOMIC_RELEASE);
+}
+
+void vs_switch_rearm(struct vs_switch *sw)
+{
+	__atomic_store_n(&sw->stop, 0, __ATOMIC_RELEASE);
 }
 
 struct vs_worker *vs_switch_worker(struct vs_switch *sw, uint32_t i)

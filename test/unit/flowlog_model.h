@@ -15,18 +15,7 @@
 
 #include "flowlog.h"
 #include "fl_cache_internal.h"
-
-extern int failures;
-
-#define CHECK(cond, ...)                                                             \
-	do {                                                                         \
-		if (!(cond)) {                                                       \
-			fprintf(stderr, "%s:%d: FAIL %s: ", __FILE__, __LINE__, #cond); \
-			fprintf(stderr, __VA_ARGS__);                                \
-			fputc('\n', stderr);                                         \
-			failures++;                                                  \
-		}                                                                    \
-	} while (0)
+#include "test_check.h"
 
 #define NS 1000000000ull
 #define BURST 32

@@ -80,18 +80,27 @@ static void run_conservation(const char *inst, uint32_t ring_size, unsigned drai
 	fl_dp_destroy(dp);
 }
 
-/** Idle timeout, active interval, FIN and RST close, driven by a test clock. */
-static void test_timeouts(void)
+/* A plugin with 2 ENIs and 1K flows, ENI 0 logging all traffic at a 60 s
+ * interval, polled once at t so the config is in force. */
+static struct fl_dp *timed_dp(const char *inst, uint64_t t)
 {
-	struct fl_dp *dp = make_dp("tfl_to", 2, 1024, 1024);
+	struct fl_dp *dp = make_dp(inst, 2, 1024, 1024);
+
+	cfg_set(dp, 0, 1, EFL_TRAFFIC_ALL, 1, 60);
+	fl_dp_poll(fl_dp_worker(dp, 0), t);
+	return dp;
+}
+
+/** Idle timeout and active interval (also after a config change), driven by a test clock. */
+static void test_idle_active(void)
+{
+	uint64_t t0 = 1000 * NS;
+	struct fl_dp *dp = timed_dp("tfl_to", t0);
 	struct fl_worker *w = fl_dp_worker(dp, 0);
 	struct rec_flow r[16];
 	struct gflow f;
-	uint64_t t0 = 1000 * NS;
 	unsigned n;
 
-	cfg_set(dp, 0, 1, EFL_TRAFFIC_ALL, 1, 60);
-	fl_dp_poll(w, t0);
 	/* idle: packets at 0 and 1 s; due at 16 s */
 	tcp_flow(&f, 1);
 	send_one(w, &f, 100, 0x02, t0);
@@ -125,6 +134,18 @@ static void test_timeouts(void)
 	n = drain_recs(w->ring, r, 16);
 	CHECK(n == 1 && r[0].end_reason == REC_END_ACTIVE && r[0].packets == 2,
 	      "active after change: n %u reason %u pkts %lu", n, r[0].end_reason, r[0].packets);
+	fl_dp_destroy(dp);
+}
+
+/** A FIN or RST flow leaves tcp_close_delay after its last packet, not before. */
+static void test_tcp_close(void)
+{
+	uint64_t t1 = 1100 * NS; /* any start time: aging only sees differences */
+	struct fl_dp *dp = timed_dp("tfl_cl", t1);
+	struct fl_worker *w = fl_dp_worker(dp, 0);
+	struct rec_flow r[16];
+	struct gflow f;
+	unsigned n;
 
 	/* FIN: exported 1 s after its last packet, not before */
 	uint64_t t2 = t1 + 200 * NS;
@@ -150,6 +171,19 @@ static void test_timeouts(void)
 	n = drain_recs(w->ring, r, 16);
 	CHECK(n == 1 && r[0].end_reason == REC_END_TCP_CLOSE && r[0].packets == 2,
 	      "RST: n %u reason %u pkts %lu", n, r[0].end_reason, r[0].packets);
+	fl_dp_destroy(dp);
+}
+
+/** IP fragments and the shutdown flush. */
+static void test_fragments_flush(void)
+{
+	uint64_t t1 = 1100 * NS; /* any start time: aging only sees differences */
+	uint64_t t3 = t1 + 210 * NS;
+	struct fl_dp *dp = timed_dp("tfl_fr", t1);
+	struct fl_worker *w = fl_dp_worker(dp, 0);
+	struct rec_flow r[16];
+	struct gflow f;
+	unsigned n;
 
 	/* IP fragments: the first keeps the ports, a later one is keyed with
 	 * ports zeroed; both count in the record's fragments */
@@ -202,6 +236,64 @@ static void test_timeouts(void)
 	fl_dp_destroy(dp);
 }
 
+/**
+ * Wall-clock steps back (NTP): every record stays valid (last >= first),
+ * counts stay exact, and aging still happens after the step.
+ */
+static void test_clock_steps_back(void)
+{
+	uint64_t t0 = 5000 * NS;
+	struct fl_dp *dp = timed_dp("tfl_clk", t0);
+	struct fl_worker *w = fl_dp_worker(dp, 0);
+	struct rec_flow r[16];
+	struct gflow f, g;
+	char msg[160];
+	unsigned n;
+
+	/* a small step back (2 s) in the middle of a flow is clamped */
+	tcp_flow(&f, 11);
+	send_one(w, &f, 100, 0x10, t0);
+	send_one(w, &f, 100, 0x10, t0 - 2 * NS);
+	poll_all(w, t0 - 2 * NS);
+	/* the flow is idle 15 s after its last packet on the clamped clock */
+	poll_all(w, t0 + 16 * NS);
+	n = drain_recs(w->ring, r, 16);
+	CHECK(n == 1 && r[0].packets == 2 && r[0].end_reason == REC_END_IDLE &&
+		      r[0].last_ns >= r[0].first_ns && rec_validate(&r[0], msg, sizeof(msg)) == 0,
+	      "small step: n %u pkts %lu reason %u first %lu last %lu (%s)", n, r[0].packets,
+	      r[0].end_reason, r[0].first_ns, r[0].last_ns, msg);
+
+	/* a big step back (1 hour): the new time is taken, flows stamped in the
+	 * "future" leave by the sweep, and records stay valid */
+	uint64_t t1 = t0 + 100 * NS, t2 = t1 - 3600 * NS;
+	tcp_flow(&f, 12);
+	tcp_flow(&g, 13);
+	send_one(w, &f, 100, 0x10, t1);
+	send_one(w, &g, 100, 0x10, t1);
+	poll_all(w, t1);
+	send_one(w, &g, 100, 0x10, t2);   /* g continues after the step */
+	fl_dp_poll(w, t2);
+	n = poll_all(w, t2 + FL_SWEEP_PERIOD_NS);
+	n = drain_recs(w->ring, r, 16);
+	unsigned valid = 0;
+	uint64_t pkts = 0;
+	for (unsigned i = 0; i < n; i++) {
+		valid += rec_validate(&r[i], msg, sizeof(msg)) == 0;
+		pkts += r[i].packets;
+	}
+	CHECK(n == 2 && valid == 2 && pkts == 3, "big step: n %u valid %u pkts %lu", n, valid,
+	      pkts);
+	/* after the step, aging runs on the new time */
+	send_one(w, &f, 100, 0x10, t2 + NS);
+	poll_all(w, t2 + 17 * NS + FL_SWEEP_PERIOD_NS);
+	n = drain_recs(w->ring, r, 16);
+	CHECK(n == 1 && r[0].end_reason == REC_END_IDLE && r[0].first_ns == t2 + NS &&
+		      rec_validate(&r[0], msg, sizeof(msg)) == 0,
+	      "after big step: n %u reason %u first %lu", n, r[0].end_reason, r[0].first_ns);
+	CHECK(fl_dp_flush(w, t2 + 20 * NS) == 0, "flush lost records");
+	fl_dp_destroy(dp);
+}
+
 /** A full bucket evicts its least recently used flow; a full ring becomes a loss record. */
 static void test_pressure_and_loss(void)
 {
@@ -243,8 +335,6 @@ static void test_pressure_and_loss(void)
 	CHECK(w->cache.n_live == 3, "live %u (2 v4 + 1 v6 expected)", w->cache.n_live);
 	/* ring of 4 holds 3: the eviction below and two of the three flushed
 	 * flows fit; the v6 flow (last in slot order) is lost */
-	struct rte_mbuf *dummy = NULL;
-	(void)dummy;
 	send_one(w, &f[0], 100, 0x10, t + 20); /* evicts one more */
 	n = fl_dp_flush(w, t + 30);
 	struct efl_eni_stats *es = efl_stats_eni(fl_dp_shm_stats(dp), 0, 1);
@@ -438,7 +528,10 @@ int main(int argc, char **argv)
 		gflow_make(&flows[i], i, N_ENIS);
 
 	test_shm_layout();
-	test_timeouts();
+	test_idle_active();
+	test_tcp_close();
+	test_fragments_flush();
+	test_clock_steps_back();
 	test_pressure_and_loss();
 	test_config_changes();
 	run_conservation("tfl_exact", 32768, 1, ~0u, true);

@@ -144,6 +144,9 @@ static const struct bad_case {
 	 "lcores[0].ports[3]: port \"db1\" is already polled by lcores[0]"},
 	{"\"lcores\"", "\"lcoresx\"", "(top level): unknown field \"lcoresx\""},
 	{"\"ports\": [\n", "\"ports\": 5, \"mbufs\": [\n", "mbufs: must be an integer"},
+	{"\"lcores\"", "\"flow_ring_size\": 3000, \"lcores\"", "flow_ring_size: 3000 is not a power of 2"},
+	{"\"lcores\"", "\"connections_per_worker\": 5, \"lcores\"",
+	 "connections_per_worker: 5 is not in 1024..67108864"},
 	{"{\"id\": 101,", "{\"id\": 101, \"id\": 5,", "line 21 column 23: duplicate object key near '\"id\"'"},
 };
 
@@ -162,7 +165,15 @@ int main(int argc, char **argv)
 		free(text);
 	}
 	char err[VS_ERR_LEN];
-	int rc = vs_config_load("/nonexistent/vs.json", c, err);
+	/* The sizing knobs reach the struct (the example leaves them at 0 = default). */
+	char *sized = patch(base, "\"lcores\"", "\"flow_ring_size\": 4096, "
+			    "\"connections_per_worker\": 200000, \"lcores\"");
+	int rc = vs_config_parse(sized, c, err);
+	CHECK(rc == 0 && c->flow_ring_size == 4096 && c->connections_per_worker == 200000,
+	      "sizing knobs: rc=%d ring=%u conns=%u %s", rc, c->flow_ring_size,
+	      c->connections_per_worker, rc ? err : "");
+	free(sized);
+	rc = vs_config_load("/nonexistent/vs.json", c, err);
 	CHECK(rc == -2 && strcmp(err, "/nonexistent/vs.json: No such file or directory") == 0,
 	      "missing file: rc=%d %s", rc, err);
 	free(c);
