@@ -391,15 +391,21 @@ static uint32_t sel(struct qry_filter *f, uint32_t i, const struct rec_flow *rec
 		    const uint32_t *in, uint32_t n, uint32_t *out)
 {
 	const struct qf_node *nd = &f->nodes[i];
-	uint32_t *t0 = f->scratch + (size_t)nd->v * 3 * QF_CHUNK, *t1 = t0 + QF_CHUNK, *t2 = t1 + QF_CHUNK;
 	uint32_t m, r;
 
 	if (!n)
 		return 0;
-	switch (nd->op) {
-	case QF_TRUE:
+	if (nd->op == QF_TRUE) {
 		memcpy(out, in, n * sizeof(*in));
 		return n;
+	}
+	if (nd->op != QF_AND && nd->op != QF_OR && nd->op != QF_NOT)
+		return leaf(f, nd, recs, in, n, out);
+	/* v is the scratch slot of an inner node only; a leaf's v is its operand
+	 * (up to 2^64 - 1), and even forming a pointer from it is undefined
+	 * (found by fuzz_query_filter: "bytes > 5Ki and duration < 1.5w"). */
+	uint32_t *t0 = f->scratch + (size_t)nd->v * 3 * QF_CHUNK, *t1 = t0 + QF_CHUNK, *t2 = t1 + QF_CHUNK;
+	switch (nd->op) {
 	case QF_AND:
 		m = sel(f, nd->a, recs, in, n, t0);
 		return sel(f, nd->b, recs, t0, m, out);
@@ -408,11 +414,9 @@ static uint32_t sel(struct qry_filter *f, uint32_t i, const struct rec_flow *rec
 		r = minus(in, n, t0, m, t1);
 		r = sel(f, nd->b, recs, t1, r, t2);
 		return merge(t0, m, t2, r, out);
-	case QF_NOT:
+	default: /* QF_NOT */
 		m = sel(f, nd->a, recs, in, n, t0);
 		return minus(in, n, t0, m, out);
-	default:
-		return leaf(f, nd, recs, in, n, out);
 	}
 }
 
