@@ -4,6 +4,8 @@
 # (the secondary's rte_eal_init would wait forever). The API keeps
 # answering, the EAL watchdog re-execs the daemon, SIGTERM ends it at once,
 # and once the lock is gone the daemon waits quietly for a real switch.
+# No DPDK program is started here but eniflowd, whose EAL args always carry
+# --no-pci (efd_attach.c): the host NIC is never probed.
 # usage: daemon_hang.sh ENIFLOWD   (root: /var/run/dpdk)
 set -u
 EFD=${1:?eniflowd}
