@@ -136,6 +136,41 @@ json_t *efd_fl_to_json(const struct efd_flowlog *fl);
 int efd_fls_load(struct efd_flowlogs *s, const char *data_dir, struct efd_err *err);
 /** Write the set atomically (temp file, fsync, rename, fsync dir). 0 or -errno. */
 int efd_fls_save(const struct efd_flowlogs *s);
+/** Same for n flow logs fl to path: the file holds the old or the new set, never a mix. */
+int efd_fls_write(const char *path, const struct efd_flowlog *fl, uint32_t n);
+
+struct efd_commit_waiter;
+/**
+ * Group commit of the flow-log set (efd_commit.c): concurrent changes share
+ * one write. Guarded by the same lock as the set.
+ */
+struct efd_fls_commit {
+	pthread_cond_t cv;               /**< signalled when a write ends */
+	bool cv_ok;
+	bool busy;                       /**< a leader is writing (lock released) */
+	uint64_t seq;                    /**< changes made so far */
+	struct efd_commit_waiter *head, *tail; /**< changes not yet durable */
+	struct efd_flowlog *durable;     /**< [EFD_MAX_FLOWLOGS]: the set the file holds */
+	uint32_t durable_n;
+	struct efd_flowlog *snap;        /**< [EFD_MAX_FLOWLOGS]: the leader's copy */
+	uint64_t writes;                 /**< files written (one per group) */
+	uint64_t write_errors;           /**< failed writes (each rolled the set back) */
+	uint64_t changes_durable;        /**< changes answered as saved */
+	uint64_t changes_failed;         /**< changes rolled back */
+};
+
+/** s is the set the file holds (as loaded). 0 or -ENOMEM. */
+int efd_commit_init(struct efd_fls_commit *c, const struct efd_flowlogs *s);
+/** Free the buffers. NULL: no-op. */
+void efd_commit_fini(struct efd_fls_commit *c);
+/**
+ * The caller holds lock (which guards s and c) and has just changed s. Wait,
+ * releasing lock, until a write holds the change (s may change meanwhile:
+ * pointers into s->fl are stale afterwards). 0: durable. -errno: the write
+ * failed and s was rolled back to the file's set, dropping this change and
+ * every other change not yet durable. Returns with lock held.
+ */
+int efd_commit_wait(struct efd_fls_commit *c, struct efd_flowlogs *s, pthread_mutex_t *lock);
 /** Add fl (gets a fresh id). -EEXIST if the resource already has one (err filled). */
 int efd_fls_add(struct efd_flowlogs *s, struct efd_flowlog *fl, struct efd_err *err);
 struct efd_flowlog *efd_fls_find(struct efd_flowlogs *s, const char *id);
@@ -335,6 +370,7 @@ struct efd {
 	pthread_mutex_t lock;
 	/* guarded by lock */
 	struct efd_flowlogs fls;
+	struct efd_fls_commit fls_commit; /**< saves fls: changes answered once durable */
 	struct efd_enis enis;      /**< last ENI table seen (kept while detached) */
 	bool enis_known;
 	bool attached;

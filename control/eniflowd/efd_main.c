@@ -159,6 +159,8 @@ static int init(struct efd *d, int argc, char **argv)
 		fprintf(stderr, "eniflowd: %s\n", err.msg);
 		return -EINVAL;
 	}
+	if (efd_commit_init(&d->fls_commit, &d->fls) != 0)
+		return -ENOMEM;
 	d->drain = efd_drain_create(d);
 	return d->drain ? 0 : -ENOMEM;
 }
