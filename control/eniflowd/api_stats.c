@@ -13,7 +13,7 @@
 
 #define LCORE_FIELDS(X) X(packets_seen) X(packets_accounted) X(packets_filtered) \
 	X(flows_created) X(records_exported) X(flows_evicted) X(ring_full_records) \
-	X(loss_records_exported) X(poll_calls) X(poll_max_cycles)
+	X(loss_records_exported) X(poll_calls) X(poll_max_cycles) X(cfg_refreshes) X(cfg_deferred)
 #define ENI_FIELDS(X) X(packets_seen) X(bytes_seen) X(packets_accounted) X(bytes_accounted) \
 	X(lost_records) X(lost_packets) X(lost_bytes)
 

@@ -233,6 +233,23 @@ static void handle_burst(struct vs_worker *w, uint16_t pi, struct burst *b, uint
 	ingress_flush(w, b);
 }
 
+static inline unsigned stall_bucket(uint64_t cycles)
+{
+	unsigned b = 63u - (unsigned)__builtin_clzll(cycles | 1);
+	return b < VS_STALL_BUCKETS ? b : VS_STALL_BUCKETS - 1;
+}
+
+/* Two rdtsc and two increments per iteration: cheap enough to stay on. */
+static inline void stall_note(struct vs_worker_stats *st, uint64_t iter, uint64_t poll)
+{
+	st->iter_hist[stall_bucket(iter)]++;
+	st->poll_hist[stall_bucket(poll)]++;
+	if (unlikely(iter > st->iter_max_cycles))
+		st->iter_max_cycles = iter;
+	if (unlikely(poll > st->poll_max_cycles))
+		st->poll_max_cycles = poll;
+}
+
 int vs_worker_main(void *arg)
 {
 	struct vs_worker *w = arg;
@@ -257,13 +274,16 @@ int vs_worker_main(void *arg)
 		}
 		for (uint16_t pi = 0; pi < sw->cfg->n_ports; pi++)
 			port_flush(w, pi);
+		uint64_t t1 = rte_rdtsc();
 		fl_dp_poll(w->fl, now);
+		uint64_t t2 = rte_rdtsc();
 		w->st.iterations++;
 		if (got != 0) {
 			w->st.rx_packets += got;
 			w->st.busy_packets += got;
-			w->st.busy_cycles += rte_rdtsc() - t0;
+			w->st.busy_cycles += t2 - t0;
 		}
+		stall_note(&w->st, t2 - t0, t2 - t1);
 	}
 	fl_dp_flush(w->fl, wall_now(sw, rte_rdtsc()));
 	return 0;
