@@ -187,33 +187,6 @@ void efd_publish_config(struct efd *d)
 	pthread_mutex_unlock(&d->lock);
 }
 
-/** Defensive traffic-type filter: the dataplane already applies it. */
-static bool wanted(const struct efd_drain *dr, const struct rec_flow *r)
-{
-	if (r->kind != REC_KIND_FLOW || r->eni >= dr->n_enis)
-		return true;
-	uint8_t t = dr->eni[r->eni].cfg.traffic_type;
-	return t == EFL_TRAFFIC_ALL || !dr->eni[r->eni].cfg.enabled ||
-	       (t == EFL_TRAFFIC_ACCEPT) == (r->verdict == REC_VERDICT_ACCEPT);
-}
-
-/** Filter in place; returns the records kept. */
-static uint32_t process(struct efd_drain *dr, uint32_t n, uint64_t *filtered)
-{
-	uint32_t k = 0;
-	for (uint32_t i = 0; i < n; i++) {
-		const struct rec_flow *r = &dr->buf[i];
-		if (!wanted(dr, r)) {
-			(*filtered)++;
-			continue;
-		}
-		if (k != i)
-			dr->buf[k] = *r;
-		k++;
-	}
-	return k;
-}
-
 static void init_meta_rec(struct rec_flow *r, uint32_t eni, uint8_t kind)
 {
 	memset(r, 0, sizeof(*r));
@@ -542,11 +515,15 @@ void efd_drain_reconcile(struct efd_drain *dr)
 static unsigned write_block(struct efd_drain *dr, uint64_t now)
 {
 	struct efd *d = dr->d;
-	uint64_t filtered = 0, nodata = 0;
+	uint64_t nodata = 0;
 	if (settle_failed(dr))
 		return 0; /* a failed segment first: its outcome decides the loss records */
 	uint32_t peeked = peek_rings(dr);
-	uint32_t kept = process(dr, peeked, &filtered);
+	/* Every record is kept: the dataplane applied the traffic-type filter
+	 * when it counted the packets, under the config of that moment, so a
+	 * filter here (with the config of the drain's moment) would drop counted
+	 * packets without a trace whenever the config changed in between. */
+	uint32_t kept = peeked;
 	uint32_t n = add_meta(dr, kept, now, &nodata);
 
 	if (n == 0) {
@@ -573,7 +550,6 @@ static unsigned write_block(struct efd_drain *dr, uint64_t now)
 	efd_dests_deliver(d->dests, dr->buf, kept);
 	pthread_mutex_lock(&d->lock);
 	d->ctr.records_drained += peeked;
-	d->ctr.records_filtered += filtered;
 	d->ctr.records_written += n;
 	d->ctr.nodata_records += nodata;
 	d->ctr.blocks_written++;

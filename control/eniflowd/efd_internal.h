@@ -294,7 +294,6 @@ void efd_tail_publish(struct efd *d, const struct rec_flow *recs, size_t n);
 #define EFD_WRITER_COUNTERS(X) \
 	X(records_drained, "records taken from the export rings") \
 	X(records_written, "records written to segment files in whole blocks") \
-	X(records_filtered, "records dropped by a flow log's traffic-type filter") \
 	X(blocks_written, "LZ4 block frames written") \
 	X(segments_sealed, "segments sealed") \
 	X(segment_seal_errors, "segments whose seal failed (left for recovery)") \

@@ -250,12 +250,23 @@ static inline void stall_note(struct vs_worker_stats *st, uint64_t iter, uint64_
 		st->poll_max_cycles = poll;
 }
 
+static void cfg_stall_note(struct vs_worker_stats *st, uint64_t poll)
+{
+	st->cfg_poll_hist[stall_bucket(poll)]++;
+	if (poll > st->cfg_poll_max_cycles)
+		st->cfg_poll_max_cycles = poll;
+}
+
 int vs_worker_main(void *arg)
 {
 	struct vs_worker *w = arg;
 	struct vs_switch *sw = w->sw;
 	static __thread struct burst b;
 	uint64_t now = wall_now(sw, rte_rdtsc());
+	/* the plugin's counters of this worker (same index), written by this lcore */
+	const struct efl_lcore_stats *fl_ls = &sw->stats->lcore[w->idx];
+	const volatile uint64_t *cfg_gen = &fl_dp_shm_cfg(sw->dp)->generation;
+	uint64_t prev_gen = *cfg_gen;
 
 	/* Pick up the flow-log config before the first packet, not after it. */
 	fl_dp_poll(w->fl, now);
@@ -274,6 +285,8 @@ int vs_worker_main(void *arg)
 		}
 		for (uint16_t pi = 0; pi < sw->cfg->n_ports; pi++)
 			port_flush(w, pi);
+		uint64_t gen = __atomic_load_n(cfg_gen, __ATOMIC_ACQUIRE);
+		uint64_t refreshes = fl_ls->cfg_refreshes;
 		uint64_t t1 = rte_rdtsc();
 		fl_dp_poll(w->fl, now);
 		uint64_t t2 = rte_rdtsc();
@@ -284,6 +297,14 @@ int vs_worker_main(void *arg)
 			w->st.busy_cycles += t2 - t0;
 		}
 		stall_note(&w->st, t2 - t0, t2 - t1);
+		/* A config poll is one that a publish seen before t1 made refresh:
+		 * a publish during a long (preempted) poll must not count, or
+		 * long polls would look like config polls. */
+		if (unlikely(gen != prev_gen)) {
+			if (fl_ls->cfg_refreshes != refreshes)
+				cfg_stall_note(&w->st, t2 - t1);
+			prev_gen = gen;
+		}
 	}
 	fl_dp_flush(w->fl, wall_now(sw, rte_rdtsc()));
 	return 0;

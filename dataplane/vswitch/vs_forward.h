@@ -43,6 +43,13 @@ struct vs_worker_stats {
 	uint64_t poll_max_cycles;
 	uint64_t iter_hist[VS_STALL_BUCKETS];
 	uint64_t poll_hist[VS_STALL_BUCKETS];
+	/* The fl_dp_poll() calls that re-read a flow-log config published
+	 * before they started (generation moved before the call, and the
+	 * plugin's cfg_refreshes moved during it): what config churn could
+	 * stretch. Deciding before the timed span matters: a long (preempted)
+	 * span is likelier to see a publish just because it lasts longer. */
+	uint64_t cfg_poll_max_cycles;
+	uint64_t cfg_poll_hist[VS_STALL_BUCKETS];
 };
 
 struct vs_port_rt {

@@ -206,9 +206,10 @@ static int cmd_stalls(const char *cmd, const char *params, struct rte_tel_data *
 	rte_tel_data_add_dict_u64(d, "iterations", s->iterations);
 	rte_tel_data_add_dict_u64(d, "iter_max_cycles", s->iter_max_cycles);
 	rte_tel_data_add_dict_u64(d, "poll_max_cycles", s->poll_max_cycles);
-	const uint64_t *h[] = {s->iter_hist, s->poll_hist};
-	const char *names[] = {"iter_hist", "poll_hist"};
-	for (int k = 0; k < 2; k++) {
+	rte_tel_data_add_dict_u64(d, "cfg_poll_max_cycles", s->cfg_poll_max_cycles);
+	const uint64_t *h[] = {s->iter_hist, s->poll_hist, s->cfg_poll_hist};
+	const char *names[] = {"iter_hist", "poll_hist", "cfg_poll_hist"};
+	for (int k = 0; k < 3; k++) {
 		struct rte_tel_data *a = rte_tel_data_alloc();
 		if (a == NULL)
 			return -ENOMEM;
@@ -280,7 +281,7 @@ int vs_telemetry_register(struct vs_switch *sw)
 	rc |= rte_telemetry_register_cmd("/eniflow/workers", cmd_workers,
 		"Per-worker loop counters. No parameters");
 	rc |= rte_telemetry_register_cmd("/eniflow/stalls", cmd_stalls,
-		"Loop-iteration and fl_dp_poll lengths of one worker: max and log2 histograms (bucket b: [2^b, 2^(b+1)) TSC cycles). Parameter: worker index (default 0)");
+		"Loop and fl_dp_poll lengths: max, log2 histograms of TSC cycles. Parameter: worker index");
 	rc |= rte_telemetry_register_cmd("/eniflow/rejects", cmd_rejects,
 		"Rejected packets by ENI index, direction (0 ingress, 1 egress), layer (1 SG, 2 ACL) and rule (0 = default deny)");
 	return rc == 0 ? 0 : -EINVAL;

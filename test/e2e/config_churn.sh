@@ -1,0 +1,216 @@
+#!/bin/bash
+# Proves config churn is safe: eniflow-vswitch with three namespace VMs and
+# eniflowd, traffic (iperf3 vm3 -> vm1:8080, and one-packet UDP flows
+# vm1 <-> vm2 that the destination's SG rejects), first 5 s without churn,
+# then 5 s of PATCHes from 16 keep-alive connections (>= 1,000 answered per
+# second, each answered only once flowlogs.json holds it). Checks:
+# - rate: PATCHes answered 200 per second >= 1,000 (printed);
+# - stalls: per-iteration lengths of the switch's loop (telemetry
+#   /eniflow/stalls, log2 histograms diffed per window); the longest
+#   iteration of the churn window, once each context switch of the lcore
+#   thread may explain one long iteration, is at most one log2 bucket above
+#   the same figure of the window without churn (bound: < 2x the baseline's
+#   bucket top; the histograms only resolve powers of two);
+# - torn configs: vm1's and vm2's flow logs cycle through configs whose
+#   sample_1_in_n is tied to the traffic type (1: ALL, 2: ACCEPT, 3: REJECT),
+#   so a record REJECT/2 or ACCEPT/3 can only come from a torn config; every
+#   record of those ENIs must be one of ACCEPT/1 REJECT/1 ACCEPT/2 REJECT/3,
+#   and all three configs must show up in records (they were applied);
+# - conservation per ENI: accounted == recorded + reported lost
+#   (lib/conservation.py); vm3's flow log keeps logging everything (only its
+#   interval churns), so there every packet the switch saw is accounted;
+#   summed over lcores, seen == accounted + filtered.
+# usage: config_churn.sh ENIFLOWD VSWITCH SEGSUM ENIFLOW
+set -u
+EFD=$(readlink -f "${1:?eniflowd}")
+VSW=$(readlink -f "${2:?eniflow-vswitch}")
+SEGSUM=$(readlink -f "${3:?efd_segsum}")
+ENIFLOW=$(readlink -f "${4:?eniflow CLI}")
+HERE=$(cd "$(dirname "$0")" && pwd)
+PY=$(command -v /usr/bin/python3 || command -v python3)
+CC="$PY $HERE/config_churn.py"
+source "$HERE/lib/topology.sh"
+source "$HERE/lib/efd.sh"
+TAG=ecc$$
+WORK=$(mktemp -d /tmp/config_churn.XXXXXX)
+EPID=
+BG=()
+cleanup() {
+	for p in "${BG[@]}"; do kill "$p" 2>/dev/null; done
+	topo_teardown
+	if [ -n "$EPID" ] && kill "$EPID" 2>/dev/null; then
+		for _ in $(seq 50); do kill -0 "$EPID" 2>/dev/null || break; sleep 0.1; done
+		kill -9 "$EPID" 2>/dev/null
+		wait "$EPID" 2>/dev/null
+	fi
+	rm -f /dev/hugepages/"${TAG}"map_*
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap "exit 1" INT TERM
+fails=0
+die() {
+	echo "FAIL: $*"
+	echo "--- eniflowd log (tail)"; tail -20 "$WORK/efd.log"
+	exit 1
+}
+bad() { echo "FAIL: $*"; fails=$((fails + 1)); }
+[ "$(id -u)" = 0 ] || die "needs root (namespaces, taps, hugepages)"
+command -v iperf3 >/dev/null || die "iperf3 is needed"
+
+PORT=$(efd_free_port)
+TOKEN=churn-$$-0123456789abcdef
+echo "$TOKEN" >"$WORK/token"
+cat >"$WORK/efd.json" <<EOF
+{"data_dir": "$WORK/data", "listen": "127.0.0.1:$PORT", "token_file": "$WORK/token",
+ "instance": "$TAG", "file_prefix": "$TAG", "eal_lcore": 0, "max_connections": 64, "max_per_ip": 32}
+EOF
+BASE=http://127.0.0.1:$PORT
+AUTH="Authorization: Bearer $TOKEN"
+
+# The worker lcore (1 in config/vswitch-topology.json) gets a CPU of its own,
+# as in production: eniflowd, the API client and the traffic run on the
+# others. Else they would preempt the lcore right when they publish, and
+# every config would seem to arrive with a stall.
+LCORE_CPU=1
+OTHER=$("$PY" -c 'import os,sys; print(",".join(str(c) for c in sorted(os.sched_getaffinity(0)) if c != int(sys.argv[1])))' $LCORE_CPU)
+[ -n "$OTHER" ] || die "needs a CPU besides the lcore's ($LCORE_CPU)"
+PIN="taskset -c $OTHER"
+$PIN "$EFD" --config "$WORK/efd.json" 2>"$WORK/efd.log" &
+EPID=$!
+topo_init "$TAG" "$WORK/topo"
+topo_start "$VSW" || die "switch did not start"
+topo_attach
+efd_wait 20 efd_health_is "$BASE" up || die "eniflowd did not attach"
+
+IDS=()
+for body in '{"resource":"eni-00000001","traffic_type":"ALL","sample_1_in_n":1,"aggregation_interval_s":2}' \
+	'{"resource":"eni-00000002","traffic_type":"ALL","sample_1_in_n":1,"aggregation_interval_s":2}' \
+	'{"resource":"eni-00000003","traffic_type":"ALL","aggregation_interval_s":2}'; do
+	code=$(curl -s -o "$WORK/resp" -w '%{http_code}' -XPOST -H "$AUTH" "$BASE/v1/flow-logs" -d "$body")
+	[ "$code" = 201 ] || die "create $body: $code $(cat "$WORK/resp")"
+	IDS+=("$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$WORK/resp")")
+done
+sleep 0.2 # published within ~1 ms; counters from here on are all under flow logs
+curl -sf "$BASE/v1/stats" -o "$WORK/stats_start.json" || die "stats"
+"$PY" "$HERE/lib/telemetry.py" "$TAG" /eniflow/stats >"$WORK/tel_start.json" || die "telemetry"
+
+# traffic for the whole run: baseline 5 s + churn 5 s + margins
+TRAFFIC_S=14
+$PIN ip netns exec "$(topo_ns 1)" iperf3 -s -1 -B 10.0.1.10 -p 8080 >"$WORK/iperf_s.txt" 2>&1 &
+BG+=($!)
+sleep 0.5
+$PIN ip netns exec "$(topo_ns 3)" iperf3 -c 10.0.1.10 -p 8080 -b 20M -t "$TRAFFIC_S" >"$WORK/iperf.txt" 2>&1 &
+IPERF=$!
+BG+=($IPERF)
+$PIN ip netns exec "$(topo_ns 1)" $CC udp 10.0.1.11 1500 "$TRAFFIC_S" >"$WORK/udp1.txt" 2>&1 &
+BG+=($!)
+$PIN ip netns exec "$(topo_ns 2)" $CC udp 10.0.1.10 1500 "$TRAFFIC_S" >"$WORK/udp2.txt" 2>&1 &
+BG+=($!)
+sleep 1.5 # warm-up: flows created, ARP done
+
+$CC snap "$TAG" "$TOPO_SWITCH_PID" >"$WORK/s0.json" || die "stall snapshot"
+sleep 5
+$CC snap "$TAG" "$TOPO_SWITCH_PID" >"$WORK/s1.json" || die "stall snapshot"
+curl -sf "$BASE/v1/stats" -o "$WORK/stats_c0.json" || die "stats"
+$PIN $CC churn "$BASE" "$TOKEN" 5 16 "${IDS[0]}" "${IDS[1]}" -- "${IDS[2]}" >"$WORK/churn.json" ||
+	die "churn client failed"
+$CC snap "$TAG" "$TOPO_SWITCH_PID" >"$WORK/s2.json" || die "stall snapshot"
+curl -sf "$BASE/v1/stats" -o "$WORK/stats_c1.json" || die "stats"
+wait "$IPERF" || { cat "$WORK/iperf.txt"; die "iperf3 failed"; }
+for p in "${BG[@]}"; do wait "$p" 2>/dev/null; done
+BG=()
+sleep 0.5
+
+echo "churn client: $(cat "$WORK/churn.json")"
+"$PY" - "$WORK" <<'EOF' || bad "PATCH rate or answers"
+import json, sys
+w = sys.argv[1]
+c = json.load(open(w + "/churn.json"))
+a, b = json.load(open(w + "/stats_c0.json")), json.load(open(w + "/stats_c1.json"))
+ref = sum(l["cfg_refreshes"] for l in b["lcores"]) - sum(l["cfg_refreshes"] for l in a["lcores"])
+print("PATCH answered 200: %d in %.2f s = %.0f/s; dataplane config refreshes in the window: %d (%.0f/s)"
+      % (c["ok"], c["seconds"], c["rate"], ref, ref / c["seconds"]))
+ok = True
+if c["reconnects"]:
+    print("note: %d PATCHes sent again on a new connection (the server closed a kept-alive one)"
+          % c["reconnects"])
+if c["other"]:
+    print("FAIL: answers other than 200: %s" % c["other"]); ok = False
+if c["rate"] < 1000:
+    print("FAIL: %.0f changes/s < 1000" % c["rate"]); ok = False
+if ref < 100 * c["seconds"]:
+    print("FAIL: the dataplane re-read its config only %d times" % ref); ok = False
+sys.exit(0 if ok else 1)
+EOF
+
+base=$($CC stall "$WORK/s0.json" "$WORK/s1.json") || die "stall window"
+churn=$($CC stall "$WORK/s1.json" "$WORK/s2.json") || die "stall window"
+echo "stalls without churn: $base"
+echo "stalls with churn:    $churn"
+"$PY" - "$base" "$churn" <<'EOF' || bad "lcore stalls grew under churn"
+import json, sys
+b, c = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+ok = True
+checks = (("iter", "iter", "loop iterations under churn"),
+          ("poll", "cfg_poll", "fl_dp_poll calls that applied a new config"))
+for base_part, part, what in checks:
+    lim = b[base_part]["stall_bucket"] + 1
+    print("%s: %d, stall bucket %d (< %.1f us; raw max bucket %d, %d set aside); bound: "
+          "bucket <= %d (< %.1f us), one above the %s stall without churn"
+          % (what, c[part]["count"], c[part]["stall_bucket"], c[part]["stall_us_below"],
+             c[part]["max_bucket"], c[part]["set_aside"], lim, 2 * b[base_part]["stall_us_below"],
+             base_part))
+    if c[part]["stall_bucket"] > lim:
+        print("FAIL: %s stalled longer than the bound" % what)
+        ok = False
+if c["cfg_poll"]["count"] < 100:
+    print("FAIL: only %d polls applied a config" % c["cfg_poll"]["count"])
+    ok = False
+sys.exit(0 if ok else 1)
+EOF
+
+curl -sf "$BASE/v1/stats" -o "$WORK/stats.json" || die "stats"
+"$PY" "$HERE/lib/telemetry.py" "$TAG" /eniflow/stats >"$WORK/tel.json" || die "telemetry"
+topo_stop_switch || die "switch exit status"
+efd_wait 15 efd_health_is "$BASE" down || die "eniflowd did not see the switch stop"
+efd_download "$BASE" "$WORK/list.json" "$WORK/dl" || die "download segments"
+ls "$WORK"/dl/*.fls >/dev/null 2>&1 || die "no segments"
+"$SEGSUM" "$WORK"/dl/*.fls >"$WORK/sum.json" || die "segments fail verify"
+"$ENIFLOW" verify "$WORK"/dl/*.fls >"$WORK/verify.txt" 2>&1 || die "eniflow verify: $(cat "$WORK/verify.txt")"
+"$ENIFLOW" cat --format json "$WORK"/dl/*.fls >"$WORK/cat.jsonl" || die "eniflow cat"
+
+$CC torn "$WORK/cat.jsonl" 0 1 >"$WORK/torn.txt" || bad "torn config applied: $(cat "$WORK/torn.txt")"
+echo "records of vm1/vm2 by verdict/sample_1_in_n: $(tail -1 "$WORK/torn.txt")"
+"$PY" - "$WORK/torn.txt" <<'EOF' || bad "not every tied config reached the records"
+import json, sys
+p = json.loads(open(sys.argv[1]).read().splitlines()[-1])["pairs"]
+need = ["ACCEPT/1", "REJECT/1", "ACCEPT/2", "REJECT/3"]
+miss = [k for k in need if p.get(k, 0) < 10]
+if miss:
+    print("FAIL: fewer than 10 records of %s: the churn did not reach new flows" % miss)
+sys.exit(1 if miss else 0)
+EOF
+efd_conservation "$WORK/stats.json" "$WORK/sum.json" 10000 || bad "accounted != recorded + lost"
+"$PY" - "$WORK" <<'EOF' || bad "packets seen but not accounted"
+import json, sys
+w = sys.argv[1]
+j = lambda n: json.load(open(w + "/" + n))
+st0, st, tel0, tel = j("stats_start.json"), j("stats.json"), j("tel_start.json"), j("tel.json")
+ok = True
+e3 = tel["eni"].index("eni-00000003")
+seen = tel["seen_packets"][e3] - tel0["seen_packets"][e3]
+acc = tel["accounted_packets"][e3] - tel0["accounted_packets"][e3]
+print("vm3 (logs everything) since the flow logs were created: seen %d, accounted %d" % (seen, acc))
+if seen != acc or seen == 0:
+    print("FAIL: vm3's ENI saw %d packets, accounted %d" % (seen, acc)); ok = False
+for l0, l in zip(st0["lcores"], st["lcores"]):
+    d = {k: l[k] - l0[k] for k in ("packets_seen", "packets_accounted", "packets_filtered")}
+    print("lcore %d since then: seen %d = accounted %d + filtered %d" % (
+        l["worker"], d["packets_seen"], d["packets_accounted"], d["packets_filtered"]))
+    if d["packets_seen"] != d["packets_accounted"] + d["packets_filtered"]:
+        print("FAIL: lcore %d: packets neither accounted nor filtered" % l["worker"]); ok = False
+sys.exit(0 if ok else 1)
+EOF
+[ "$fails" = 0 ] || { echo "config_churn: $fails failures"; exit 1; }
+echo "config_churn: all checks passed"
