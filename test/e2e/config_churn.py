@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Helpers of config_churn.sh (stdlib only).
 
-  config_churn.py churn BASE TOKEN SECONDS THREADS ID_TIED... -- ID_AGG...
-      PATCH flow logs from THREADS keep-alive connections for SECONDS.
+  config_churn.py churn BASE TOKEN SECONDS THREADS RATE ID_TIED... -- ID_AGG...
+      PATCH flow logs from THREADS keep-alive connections for SECONDS, at
+      RATE changes/s in all (0: as fast as they are answered).
       ID_TIED flow logs cycle through the tied configs (TIED below: each
       sample_1_in_n has its own traffic type); ID_AGG ones change only
       their aggregation interval (they keep logging everything).
@@ -41,7 +42,7 @@ TIED = [
 VALID = {("ACCEPT", 1), ("REJECT", 1), ("ACCEPT", 2), ("REJECT", 3)}
 
 
-def churn(base, token, seconds, threads, tied, agg):
+def churn(base, token, seconds, threads, rate, tied, agg):
     host, port = base.split("//")[1].split(":")
     targets = [(i, True) for i in tied] + [(i, False) for i in agg]
     counts = {"sent": 0, "ok": 0, "other": {}}
@@ -57,6 +58,11 @@ def churn(base, token, seconds, threads, tied, agg):
         sent = ok = 0
         other = {}
         while time.monotonic() < end:
+            if rate:
+                # paced: request n is due at start + n / rate
+                wait = start + n / rate - time.monotonic()
+                if wait > 0:
+                    time.sleep(wait)
             fid, is_tied = targets[n % len(targets)]
             k = n // len(targets)
             body = TIED[k % 3] if is_tied else {"aggregation_interval_s": 1 + k % 30}
@@ -126,17 +132,33 @@ def lcore_thread(pid):
     sys.exit("config_churn.py: no worker lcore thread in pid %d" % pid)
 
 
+def cpu_irqs(cpus):
+    """Interrupts (device, timer, IPIs) taken so far by the CPU of the lcore
+    thread, when it is pinned to one, from /proc/interrupts."""
+    if not cpus.isdigit():
+        return 0
+    with open("/proc/interrupts") as f:
+        head = f.readline().split()
+        col = head.index("CPU" + cpus)
+        n = 0
+        for line in f:
+            v = line.split()
+            if len(v) > col + 1 and v[col + 1].isdigit():
+                n += int(v[col + 1])
+    return n
+
+
 def snap(prefix, pid):
     import telemetry
     st = telemetry.query(prefix, ["/eniflow/stalls,0"])[0]
-    csw = 0
     with open("/proc/%d/task/%s/status" % (pid, lcore_thread(pid))) as f:
         for line in f:
-            if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
-                csw += int(line.split()[1])
-            if line.startswith("Cpus_allowed_list"):
-                st["lcore_cpus"] = line.split()[1]
-    st["ctxt_switches"] = csw
+            v = line.split()
+            if v and v[0] in ("voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:"):
+                st[v[0][:-1]] = int(v[1])
+            if v and v[0] == "Cpus_allowed_list:":
+                st["lcore_cpus"] = v[1]
+    st["irqs"] = cpu_irqs(st.get("lcore_cpus", ""))
     st["t"] = time.time()
     print(json.dumps(st))
 
@@ -156,18 +178,23 @@ def nth_longest(h, skip):
 
 
 def stall(fa, fb):
-    """Context switches of the lcore thread (preemption, kernel work on its
-    CPU) each stretch the one iteration they fall in, whatever the switch's
-    code does. So the stall of a window is its longest iteration once each
-    of its k context switches has explained one long iteration. The polls
+    """Each time the OS preempts the lcore thread (its nonvoluntary context
+    switches: other tasks, kernel work on its CPU) it stretches the one
+    iteration it falls in, whatever the switch's code does. So the stall of
+    a window is its longest iteration once each of its k preemptions has
+    explained one long iteration. Voluntary switches (the thread blocked,
+    say on a lock) are not set aside: that would be the switch stalling.
+    Interrupts on the lcore's CPU are counted, not set aside. The polls
     that applied a new config are few: only about k x (their share of the
     lcore's time) switches fall on them; that many, plus a Poisson margin,
     are set aside there."""
     a, b = json.load(open(fa)), json.load(open(fb))
     hz = b["tsc_hz"]
     secs = b["t"] - a["t"]
-    k = b["ctxt_switches"] - a["ctxt_switches"]
-    out = {"seconds": round(secs, 2), "ctxt_switches": k, "lcore_cpus": b.get("lcore_cpus")}
+    k = b["nonvoluntary_ctxt_switches"] - a["nonvoluntary_ctxt_switches"]
+    out = {"seconds": round(secs, 2), "preempted": k,
+           "blocked": b["voluntary_ctxt_switches"] - a["voluntary_ctxt_switches"],
+           "irqs": b["irqs"] - a["irqs"], "lcore_cpus": b.get("lcore_cpus")}
     us = lambda bucket: round(2 ** (bucket + 1) / hz * 1e6, 2)
     for key in ("iter", "poll", "cfg_poll"):
         h = diff(a, b, key + "_hist")
@@ -187,6 +214,7 @@ def stall(fa, fb):
             skip = k
         net = nth_longest(h, skip)
         out[key] = {"count": sum(h), "set_aside": skip, "max_bucket": top,
+                    "max_us_below": us(top),
                     "hist": {i: v for i, v in enumerate(h) if v},
                     "max_us_below": us(top), "stall_bucket": net, "stall_us_below": us(net)}
     print(json.dumps(out))
@@ -216,7 +244,8 @@ def main(argv):
     cmd = argv[1]
     if cmd == "churn":
         sep = argv.index("--")
-        churn(argv[2], argv[3], float(argv[4]), int(argv[5]), argv[6:sep], argv[sep + 1:])
+        churn(argv[2], argv[3], float(argv[4]), int(argv[5]), float(argv[6]), argv[7:sep],
+              argv[sep + 1:])
     elif cmd == "udp":
         udp(argv[2], int(argv[3]), float(argv[4]))
     elif cmd == "snap":
