@@ -184,10 +184,12 @@ def stall(fa, fb):
     a window is its longest iteration once each of its k preemptions has
     explained one long iteration. Voluntary switches (the thread blocked,
     say on a lock) are not set aside: that would be the switch stalling.
-    Interrupts on the lcore's CPU are counted, not set aside. The polls
-    that applied a new config are few: only about k x (their share of the
-    lcore's time) switches fall on them; that many, plus a Poisson margin,
-    are set aside there."""
+    Interrupts on the lcore's CPU are counted, not set aside: the longest
+    iterations are also the busiest, and setting aside one per interrupt
+    would drop them. The polls that applied a new config are few: of the k
+    preemptions and i interrupts only about (k + i) x (their share of the
+    lcore's time) fall on them; that many, plus a Poisson margin, are set
+    aside there."""
     a, b = json.load(open(fa)), json.load(open(fb))
     hz = b["tsc_hz"]
     secs = b["t"] - a["t"]
@@ -208,7 +210,8 @@ def stall(fa, fb):
                 if half <= 0:
                     med = i
                     break
-            lam = k * sum(h) * 1.5 * 2 ** med / (secs * hz)
+            # interrupts too: they fall on polls whatever the poll does
+            lam = (k + out["irqs"]) * sum(h) * 1.5 * 2 ** med / (secs * hz)
             skip = int(math.ceil(lam + 4 * math.sqrt(lam) + 1))
         else:
             skip = k

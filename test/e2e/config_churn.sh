@@ -2,7 +2,7 @@
 # Proves config churn is safe: eniflow-vswitch with three namespace VMs and
 # eniflowd, traffic (iperf3 vm3 -> vm1:8080, and one-packet UDP flows
 # vm1 <-> vm2 that the destination's SG rejects), first 5 s without churn,
-# then 5 s of PATCHes from 16 keep-alive connections (>= 1,000 answered per
+# then 5 s of PATCHes from 8 keep-alive connections (>= 1,000 answered per
 # second, each answered only once flowlogs.json holds it). Checks:
 # - rate: PATCHes answered 200 per second >= 1,000 (printed);
 # - stalls: per-iteration lengths of the switch's loop (telemetry
@@ -99,7 +99,7 @@ curl -sf "$BASE/v1/stats" -o "$WORK/stats_start.json" || die "stats"
 # more (CHURN_RATE=0: unpaced), but the CPU it takes from eniflowd's main
 # loop (which publishes to the dataplane) would then thin out the configs
 # that reach the switch.
-CHURN_RATE=${CHURN_RATE:-1500}
+CHURN_RATE=${CHURN_RATE:-2000}
 # traffic for the whole run: baseline 5 s + churn 5 s + margins
 TRAFFIC_S=14
 $PIN ip netns exec "$(topo_ns 1)" iperf3 -s -1 -B 10.0.1.10 -p 8080 >"$WORK/iperf_s.txt" 2>&1 &
@@ -118,7 +118,7 @@ $CC snap "$TAG" "$TOPO_SWITCH_PID" >"$WORK/s0.json" || die "stall snapshot"
 sleep 5
 $CC snap "$TAG" "$TOPO_SWITCH_PID" >"$WORK/s1.json" || die "stall snapshot"
 curl -sf "$BASE/v1/stats" -o "$WORK/stats_c0.json" || die "stats"
-$PIN $CC churn "$BASE" "$TOKEN" 5 16 "$CHURN_RATE" "${IDS[0]}" "${IDS[1]}" -- "${IDS[2]}" >"$WORK/churn.json" ||
+$PIN $CC churn "$BASE" "$TOKEN" 5 8 "$CHURN_RATE" "${IDS[0]}" "${IDS[1]}" -- "${IDS[2]}" >"$WORK/churn.json" ||
 	die "churn client failed"
 $CC snap "$TAG" "$TOPO_SWITCH_PID" >"$WORK/s2.json" || die "stall snapshot"
 curl -sf "$BASE/v1/stats" -o "$WORK/stats_c1.json" || die "stats"
@@ -136,7 +136,14 @@ a, b = json.load(open(w + "/stats_c0.json")), json.load(open(w + "/stats_c1.json
 ref = sum(l["cfg_refreshes"] for l in b["lcores"]) - sum(l["cfg_refreshes"] for l in a["lcores"])
 print("PATCH answered 200: %d in %.2f s = %.0f/s; dataplane config refreshes in the window: %d (%.0f/s)"
       % (c["ok"], c["seconds"], c["rate"], ref, ref / c["seconds"]))
+sa, sb = a["flowlog_saves"], b["flowlog_saves"]
+writes = sb["writes"] - sa["writes"]
+durable = sb["changes_durable"] - sa["changes_durable"]
+print("flowlogs.json: %d changes made durable in %d writes (%.1f per write+fsync), %d failed"
+      % (durable, writes, durable / max(writes, 1), sb["changes_failed"] - sa["changes_failed"]))
 ok = True
+if durable != c["ok"]:
+    print("FAIL: %d PATCHes answered 200 but %d changes made durable" % (c["ok"], durable)); ok = False
 if c["reconnects"]:
     print("note: %d PATCHes sent again on a new connection (the server closed a kept-alive one)"
           % c["reconnects"])
@@ -144,7 +151,7 @@ if c["other"]:
     print("FAIL: answers other than 200: %s" % c["other"]); ok = False
 if c["rate"] < 1000:
     print("FAIL: %.0f changes/s < 1000" % c["rate"]); ok = False
-if ref < 100 * c["seconds"]:
+if ref < 10 * c["seconds"]:
     print("FAIL: the dataplane re-read its config only %d times" % ref); ok = False
 sys.exit(0 if ok else 1)
 EOF
@@ -172,7 +179,7 @@ for part, lim, what, against in (
         ("iter", lim_b, "loop iterations under churn", "the longest iteration without churn"),
         ("cfg_poll", lim_a, "fl_dp_poll calls that applied a new config",
          "the loop stall of the churn window")):
-    print("%s: %d, stall bucket %d (< %.1f us; raw max bucket %d, %d preemptions set aside); "
+    print("%s: %d, stall bucket %d (< %.1f us; raw max bucket %d, %d set aside); "
           "bound: bucket <= %d (< %.1f us), %s"
           % (what, c[part]["count"], c[part]["stall_bucket"], c[part]["stall_us_below"],
              c[part]["max_bucket"], c[part]["set_aside"], lim,
@@ -185,7 +192,7 @@ for part, lim, what, against in (
 if c["blocked"] > 2 * b["blocked"] + 10:
     print("FAIL: the lcore thread blocked %d times under churn, %d without" % (c["blocked"], b["blocked"]))
     ok = False
-if c["cfg_poll"]["count"] < 100:
+if c["cfg_poll"]["count"] < 50:
     print("FAIL: only %d polls applied a config" % c["cfg_poll"]["count"])
     ok = False
 sys.exit(0 if ok else 1)
