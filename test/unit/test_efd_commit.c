@@ -1,4 +1,4 @@
-/* Proves the group commit of flowlogs.json: with 8 threads changing their own flow log concurrently, every acknowledged change is already in the file when it is acknowledged, concurrent changes share writes (fewer files than changes), and a failed write (a FIFO as the temp file: fsync fails) fails the leader's change and the change queued behind it, rolls the set back to the file's, and leaves the file as it was. */
+/* Proves the group commit of flowlogs.json: with 8 threads changing their own flow log concurrently, every acknowledged change is already in the file when it is acknowledged, concurrent changes share writes (fewer files than changes), a process SIGKILLed at random points (40 times) leaves a file that loads and holds every change it acknowledged, and a failed write (a FIFO as the temp file: fsync fails) fails the leader's change and the change queued behind it, rolls the set back to the file's, and leaves the file as it was. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include "efd_internal.h"
 
@@ -177,6 +179,87 @@ static void test_failed_write(void)
 	CHECK(change("vpc-t1", 99) == 0 && file_value("vpc-t1") == 99, "write after a failure");
 }
 
+#define N_KILLS 40
+static int ack_fd;
+
+struct ack {
+	uint32_t t, v;
+};
+
+static void *kill_worker(void *arg)
+{
+	long t = (long)arg;
+	char res[32];
+	snprintf(res, sizeof(res), "vpc-t%ld", t);
+	for (uint32_t v = 100000;; v++) {
+		if (change(res, v) == 0) {
+			struct ack a = { (uint32_t)t, v };
+			if (write(ack_fd, &a, sizeof(a)) != sizeof(a))
+				_exit(3);
+		}
+	}
+	return NULL;
+}
+
+/* A child changes flow logs from 4 threads until SIGKILL; the file must load
+ * and hold, per flow log, at least the last value the child acknowledged. */
+static void test_killed(void)
+{
+	struct efd_err e;
+	uint64_t acks = 0;
+	srand((unsigned)time(NULL));
+	for (int round = 0; round < N_KILLS; round++) {
+		int p[2];
+		CHECK(pipe(p) == 0, "pipe");
+		pid_t pid = fork();
+		if (pid == 0) {
+			close(p[0]);
+			ack_fd = p[1];
+			efd_commit_fini(&gc);
+			if (efd_fls_load(&set, dir, &e) != 0 || efd_commit_init(&gc, &set) != 0)
+				_exit(2);
+			pthread_t th[4];
+			for (long t = 0; t < 4; t++)
+				pthread_create(&th[t], NULL, kill_worker, (void *)t);
+			pthread_join(th[0], NULL);
+			_exit(0);
+		}
+		close(p[1]);
+		usleep(10000 + (useconds_t)(rand() % 50000));
+		kill(pid, SIGKILL);
+		int st;
+		waitpid(pid, &st, 0);
+		uint32_t acked[4] = { 0 };
+		struct ack a;
+		while (read(p[0], &a, sizeof(a)) == sizeof(a)) {
+			acks++;
+			if (a.t < 4 && a.v > acked[a.t])
+				acked[a.t] = a.v;
+		}
+		close(p[0]);
+		static struct efd_flowlogs t;
+		CHECK(efd_fls_load(&t, dir, &e) == 0 && t.n == N_THREADS,
+		      "kill %d: file does not load: %s (n %u)", round, e.msg, t.n);
+		for (uint32_t k = 0; k < 4; k++) {
+			char res[32];
+			snprintf(res, sizeof(res), "vpc-t%u", k);
+			uint32_t v = file_value(res);
+			CHECK(v >= acked[k], "kill %d: %s holds %u, but %u was acknowledged", round, res,
+			      v, acked[k]);
+		}
+	}
+	printf("killed: %d kills, %llu acknowledged changes checked\n", N_KILLS,
+	       (unsigned long long)acks);
+	CHECK(acks >= N_KILLS, "only %llu changes acknowledged before the kills",
+	      (unsigned long long)acks);
+	char tmp[EFD_PATH_MAX + 8];
+	snprintf(tmp, sizeof(tmp), "%s.tmp", set.path);
+	unlink(tmp); /* a kill between open and rename leaves it: the next write truncates it */
+	CHECK(efd_fls_load(&set, dir, &e) == 0, "reload after kills: %s", e.msg);
+	efd_commit_fini(&gc);
+	CHECK(efd_commit_init(&gc, &set) == 0, "init after kills");
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -185,6 +268,7 @@ int main(void)
 		return 1;
 	}
 	test_concurrent();
+	test_killed();
 	test_failed_write();
 	efd_commit_fini(&gc);
 	efd_commit_fini(NULL);
