@@ -56,7 +56,7 @@ die() {
 }
 bad() { echo "FAIL: $*"; fails=$((fails + 1)); }
 [ "$(id -u)" = 0 ] || die "needs root (namespaces, taps, hugepages)"
-command -v iperf3 >/dev/null || die "iperf3 is needed"
+for tool in iperf3 taskset curl; do command -v $tool >/dev/null || die "$tool is needed"; done
 
 PORT=$(efd_free_port)
 TOKEN=churn-$$-0123456789abcdef
