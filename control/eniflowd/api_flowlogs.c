@@ -21,9 +21,11 @@ static int commit_answer(struct efd *d, struct efd_resp *r, int ok_status, json_
 	struct efd_err e;
 
 	d->cfg_dirty++;
+	pthread_cond_signal(&d->fls_commit.changed);
 	int rc = efd_commit_wait(&d->fls_commit, &d->fls, &d->lock);
 	if (rc != 0) {
 		d->cfg_dirty++; /* the set was rolled back: publish that too */
+		pthread_cond_signal(&d->fls_commit.changed);
 		json_decref(ok);
 		efd_err_set(&e, 500, "", "could not save flow logs: %s", strerror(-rc));
 		efd_resp_error(r, &e);

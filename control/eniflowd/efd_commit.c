@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "efd_internal.h"
 
 /** One change waiting to be durable (lives on its request thread's stack). */
@@ -37,7 +38,16 @@ int efd_commit_init(struct efd_fls_commit *c, const struct efd_flowlogs *s)
 		efd_commit_fini(c);
 		return -ENOMEM;
 	}
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* timed waits immune to clock steps */
 	int rc = pthread_cond_init(&c->cv, NULL);
+	if (rc == 0) {
+		rc = pthread_cond_init(&c->changed, &ca);
+		if (rc != 0)
+			pthread_cond_destroy(&c->cv);
+	}
+	pthread_condattr_destroy(&ca);
 	if (rc != 0) {
 		efd_commit_fini(c);
 		return -rc;
@@ -54,8 +64,10 @@ void efd_commit_fini(struct efd_fls_commit *c)
 		return;
 	free(c->durable);
 	free(c->snap);
-	if (c->cv_ok)
+	if (c->cv_ok) {
 		pthread_cond_destroy(&c->cv);
+		pthread_cond_destroy(&c->changed);
+	}
 	memset(c, 0, sizeof(*c));
 }
 

@@ -147,6 +147,21 @@ static bool refresh_enis(struct efd_drain *dr)
 	return true;
 }
 
+void efd_drain_idle(struct efd_drain *dr, unsigned us)
+{
+	struct efd *d = dr->d;
+	struct timespec until;
+
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_nsec += (long)us * 1000;
+	until.tv_sec += until.tv_nsec / 1000000000L;
+	until.tv_nsec %= 1000000000L;
+	pthread_mutex_lock(&d->lock);
+	if (d->cfg_dirty == dr->published_dirty)
+		pthread_cond_timedwait(&d->fls_commit.changed, &d->lock, &until);
+	pthread_mutex_unlock(&d->lock);
+}
+
 /** The dataplane's packets_accounted for ENI i, summed over workers. */
 static uint64_t accounted(const struct efd *d, uint32_t i)
 {

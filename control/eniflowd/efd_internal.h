@@ -146,6 +146,7 @@ struct efd_commit_waiter;
  */
 struct efd_fls_commit {
 	pthread_cond_t cv;               /**< signalled when a write ends */
+	pthread_cond_t changed;          /**< signalled on every change: the drain publishes */
 	bool cv_ok;
 	bool busy;                       /**< a leader is writing (lock released) */
 	uint64_t seq;                    /**< changes made so far */
@@ -352,6 +353,12 @@ void efd_drain_seal(struct efd_drain *dr);
 void efd_drain_reconcile(struct efd_drain *dr);
 /** Publish flow-log config to the dataplane if it changed. */
 void efd_publish_config(struct efd *d);
+/**
+ * Nothing to drain: wait up to us microseconds, or less if a flow-log
+ * change arrives (the API signals fls_commit.changed), so changes reach
+ * the dataplane without waiting out a sleep.
+ */
+void efd_drain_idle(struct efd_drain *dr, unsigned us);
 
 /* ------------------------------------------------------------------ http */
 

@@ -249,7 +249,7 @@ static void run_attached(struct efd *d)
 			}
 		}
 		if (n == 0)
-			usleep(1000);
+			efd_drain_idle(d->drain, 1000); /* a flow-log change ends it early */
 	}
 	/* Our mappings keep the hugepages alive even after the primary exits,
 	 * so what it flushed at shutdown can still be drained. */
