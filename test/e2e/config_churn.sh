@@ -4,13 +4,17 @@
 # vm1 <-> vm2 that the destination's SG rejects), first 5 s without churn,
 # then 5 s of PATCHes from 8 keep-alive connections (>= 1,000 answered per
 # second, each answered only once flowlogs.json holds it). Checks:
-# - rate: PATCHes answered 200 per second >= 1,000 (printed);
-# - stalls: per-iteration lengths of the switch's loop (telemetry
-#   /eniflow/stalls, log2 histograms diffed per window); the longest
-#   iteration of the churn window, once each context switch of the lcore
-#   thread may explain one long iteration, is at most one log2 bucket above
-#   the same figure of the window without churn (bound: < 2x the baseline's
-#   bucket top; the histograms only resolve powers of two);
+# - rate: PATCHes answered 200 per second >= 1,000 (printed), each one a
+#   change made durable (/v1/stats flowlog_saves), configs reached the lcore;
+# - stalls (telemetry /eniflow/stalls: log2 histograms of loop iterations
+#   and fl_dp_poll, diffed per window; each window's "stall" is its longest
+#   iteration once each preemption of the lcore thread has explained one,
+#   see config_churn.py stall): (A) polls that applied a new config are no
+#   longer than the loop stall of the same window, i.e. applying a config
+#   never stalls the lcore longer than one ordinary iteration; (B) the loop
+#   stall under churn is no longer than the longest iteration without churn
+#   (the machine's noise floor, same switch and traffic); (C) the lcore
+#   thread never blocks (voluntary switches within 2x + 10 of the baseline);
 # - torn configs: vm1's and vm2's flow logs cycle through configs whose
 #   sample_1_in_n is tied to the traffic type (1: ALL, 2: ACCEPT, 3: REJECT),
 #   so a record REJECT/2 or ACCEPT/3 can only come from a torn config; every
