@@ -111,7 +111,7 @@ BG+=($!)
 sleep 0.5
 $PIN ip netns exec "$(topo_ns 3)" iperf3 -c 10.0.1.10 -p 8080 -b 20M -t "$TRAFFIC_S" >"$WORK/iperf.txt" 2>&1 &
 IPERF=$!
-BG+=($IPERF)
+BG+=("$IPERF")
 $PIN ip netns exec "$(topo_ns 1)" $CC udp 10.0.1.11 1500 "$TRAFFIC_S" >"$WORK/udp1.txt" 2>&1 &
 BG+=($!)
 $PIN ip netns exec "$(topo_ns 2)" $CC udp 10.0.1.10 1500 "$TRAFFIC_S" >"$WORK/udp2.txt" 2>&1 &
