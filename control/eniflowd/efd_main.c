@@ -271,11 +271,17 @@ int main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGALRM, &sa, NULL);
-	sigset_t stop_sigs; /* blocked by a re-exec: a pending stop is delivered now */
-	sigemptyset(&stop_sigs);
-	sigaddset(&stop_sigs, SIGTERM);
-	sigaddset(&stop_sigs, SIGINT);
-	sigprocmask(SIG_UNBLOCK, &stop_sigs, NULL);
+	/* Signal masks survive execve. A re-exec leaves SIGTERM/SIGINT blocked
+	 * (reexec(): a pending stop is delivered now), and the watchdog's exec
+	 * runs inside the SIGALRM handler, so SIGALRM arrives blocked: left so,
+	 * the next watchdog alarm would stay pending and a second hang in
+	 * rte_eal_init would never be cut. */
+	sigset_t sigs;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGALRM);
+	sigprocmask(SIG_UNBLOCK, &sigs, NULL);
 	saved_argv = argv;
 	if (init(&d, argc, argv) != 0)
 		return 2;
