@@ -102,8 +102,11 @@ static void count_vdevs(unsigned *present, unsigned *probed)
 	struct rte_device *dev;
 
 	*present = *probed = 0;
-	if (rte_dev_iterator_init(&it, "bus=vdev") != 0)
+	rte_errno = 0; /* the init returns -rte_errno even when it succeeds */
+	if (rte_dev_iterator_init(&it, "bus=vdev") != 0) {
+		efd_log("warn", "vdev_count_failed", "err=\"%s\"", rte_strerror(rte_errno));
 		return;
+	}
 	while ((dev = rte_dev_iterator_next(&it)) != NULL) {
 		(*present)++;
 		*probed += rte_dev_is_probed(dev) != 0;
