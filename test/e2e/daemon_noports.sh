@@ -6,7 +6,8 @@
 # (one message per port of the switch's config), add none of it to its vdev
 # bus, probe nothing, and hold no /dev/net/tun descriptor, while the switch
 # holds them; on every attach of a kill -9 / restart loop, and it must still
-# drain: a ping through the switch ends up in a segment.
+# drain: a ping through the switch ends up in a segment. A SIGTERM that lands
+# while the daemon re-execs after the switch's exit must still stop it.
 # usage: daemon_noports.sh ENIFLOWD VSWITCH ENIFLOW   (root: taps, hugepages)
 set -u
 EFD=$(readlink -f "${1:?eniflowd}")
@@ -60,7 +61,9 @@ sw_tun=$(tun_fds "$TOPO_SWITCH_PID")
 
 for run in 1 2 3; do
 	: >"$WORK/efd.log"
-	"$EFD" --config "$WORK/efd.json" 2>"$WORK/efd.log" &
+	# the last one takes 1.5 s over its re-exec, for the SIGTERM below
+	delay=; [ "$run" = 3 ] && delay=1500
+	EFD_TEST_REEXEC_DELAY_MS=$delay "$EFD" --config "$WORK/efd.json" 2>"$WORK/efd.log" &
 	EPID=$!
 	efd_wait 30 grep -q "event=attached" "$WORK/efd.log" || die "run $run: no attach"
 	n=$(tun_fds "$EPID")
@@ -85,7 +88,15 @@ sleep 0.5
 topo_exec 1 ping -c 3 -i 0.2 -W 1 "$(topo_ip 2)" >/dev/null || die "ping vm1 -> vm2"
 kill -0 "$TOPO_SWITCH_PID" || die "the switch died"
 topo_stop_switch || die "switch exit status"
-efd_wait 10 efd_health_is "$BASE" down || die "eniflowd did not report the switch down"
+# SIGTERM while the daemon re-execs: its main thread blocks it, so another
+# thread (EAL's) takes it; the daemon must still stop, with status 0
+efd_wait 10 grep -q "event=reexec" "$WORK/efd.log" || die "no re-exec after the switch exit"
+kill -TERM "$EPID"
+efd_wait 10 eval '! kill -0 $EPID 2>/dev/null' || die "SIGTERM during the re-exec was lost"
+wait "$EPID"
+rc=$?
+EPID=
+[ "$rc" = 0 ] || die "exit status $rc after a SIGTERM during the re-exec"
 flows=0
 while IFS= read -r f; do
 	"$ENIFLOW" verify "$f" >/dev/null || die "verify $f"
