@@ -66,7 +66,8 @@ bool efd_primary_present(const struct efd_config *c)
  * the attach, and every restart of the daemon adds work on the switch's
  * side. No EAL option stops it in 22.11: the vdev bus ignores the
  * block list (-b/--block sets a devargs policy that vdev_scan/vdev_probe
- * never read; they even add a blocked vdev as a device), --no-pci concerns
+ * never read; tried: with -b naming each of the switch's vdevs, all were
+ * still probed and their tap fds held), --no-pci concerns
  * PCI only, and every PMD in the plugin directory (the vdev bus included)
  * is loaded whatever -d says. But vdev_scan registers its action only if
  * none is registered under that name (EEXIST is accepted), and
@@ -75,7 +76,9 @@ bool efd_primary_present(const struct efd_config *c)
  * list arrives and is counted, but nothing is added to the bus, and no
  * driver of the primary's ports runs here. The reply that ends the scan is
  * matched to the pending request, not to an action, so the scan still
- * completes. test/e2e/daemon_noports.sh fails if a DPDK update changes this.
+ * completes. The action stays: the primary broadcasts its list to every
+ * secondary whenever one starts, and those copies are ignored too.
+ * test/e2e/daemon_noports.sh fails if a DPDK update changes any of this.
  */
 #define VDEV_MP_ACTION "bus_vdev_mp"
 
