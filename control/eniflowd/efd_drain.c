@@ -253,13 +253,10 @@ static uint32_t add_meta(struct efd_drain *dr, uint32_t n, uint64_t now, uint64_
 static void tally_into(struct eni_state *st, const struct rec_flow *r, uint32_t n)
 {
 	for (uint32_t i = 0; i < n; i++) {
-		/* a destination's loss is not the segment's: the flows are in it */
-		if (r[i].eni >= EFL_MAX_ENIS || r[i].kind == REC_KIND_NODATA ||
-		    (r[i].kind == REC_KIND_LOSS && r[i].end_reason == REC_END_LOSS_EXPORTER))
+		uint64_t lr; /* the same rule as the ledger's (efd_ledger.c) */
+		if (!efd_rec_loss_weight(&r[i], &lr))
 			continue;
 		struct eni_state *e = &st[r[i].eni];
-		uint64_t lr = r[i].kind == REC_KIND_LOSS && r[i].end_reason == REC_END_LOSS_WRITER ?
-			r[i].lost_records : 1;
 		if (e->seg_records == 0 || r[i].first_ns < e->seg_first)
 			e->seg_first = r[i].first_ns;
 		if (r[i].last_ns > e->seg_last)
@@ -475,6 +472,26 @@ static void journal_end(struct efd_drain *dr)
 {
 	dr->j.valid = 0;
 	journal_put(dr);
+}
+
+bool efd_drain_block_in_flight(const struct efd_config *c, char *segment, size_t len,
+			       uint64_t *offset)
+{
+	char jpath[EFD_PATH_MAX + 64];
+	struct efd_journal j;
+
+	snprintf(jpath, sizeof(jpath), "%s/.drain-%s.journal", c->data_dir, c->instance);
+	int fd = open(jpath, O_RDONLY | O_CLOEXEC);
+	bool valid = fd >= 0 && pread(fd, &j, sizeof(j), 0) == (ssize_t)sizeof(j) &&
+		     j.magic == EFD_JOURNAL_MAGIC && j.valid;
+	if (fd >= 0)
+		close(fd);
+	if (valid) {
+		j.segment[sizeof(j.segment) - 1] = '\0';
+		snprintf(segment, len, "%s", j.segment);
+		*offset = j.frame_offset;
+	}
+	return valid;
 }
 
 /** True if the segment at path holds a block frame starting at offset. */

@@ -278,6 +278,44 @@ int efd_store_lookup(struct efd_store *s, const char *name, char *path, size_t l
 int efd_store_delete(struct efd_store *s, const char *name);
 bool efd_seg_name_valid(const char *name);
 
+/* ------------------------------------------------------------- ledger */
+
+/** Per ENI (index in the segment's dictionary): records as loss counts them. */
+struct efd_ledger_item {
+	uint32_t eni;
+	uint32_t reserved;
+	uint64_t records, packets, bytes, first_ns, last_ns;
+};
+
+/** What the blocks a recovery did not keep held (efd_ledger_lost). */
+struct efd_ledger_loss {
+	uint64_t blocks, blocks_lost;        /**< blocks in the ledger; not kept */
+	struct efd_ledger_item total;        /**< over all ENIs */
+	struct efd_ledger_item eni[EFL_MAX_ENIS];
+};
+
+/**
+ * Does r count toward a segment's loss if it is lost, and as how many
+ * records (a writer or recovery LOSS record counts its lost_records)?
+ * NODATA and exporter-loss records do not count (nothing of the traffic).
+ */
+bool efd_rec_loss_weight(const struct rec_flow *r, uint64_t *records);
+/** Add x to the running sum to (records, packets, bytes; first/last widened). */
+void efd_ledger_item_add(struct efd_ledger_item *to, const struct efd_ledger_item *x);
+/** DIR/.NAME.ledger */
+void efd_ledger_path(const char *dir, const char *name, char *buf, size_t len);
+/** The block at frame_offset of DIR/.NAME.partial holds r[0..n): append its tally. 0/-errno (logged). */
+int efd_ledger_append(const char *dir, const char *name, uint64_t frame_offset,
+		      const struct rec_flow *r, uint32_t n);
+/**
+ * Sum what the ledger's blocks held whose frame offsets are not among
+ * kept_offsets (the blocks the recovered segment holds). 0, or -errno when
+ * there is no readable ledger.
+ */
+int efd_ledger_lost(const char *dir, const char *name, const uint64_t *kept_offsets,
+		    size_t n_kept, struct efd_ledger_loss *out);
+void efd_ledger_remove(const char *dir, const char *name);
+
 /* ------------------------------------------------------------- stream */
 
 struct efd_tail;
@@ -302,6 +340,9 @@ void efd_tail_publish(struct efd *d, const struct rec_flow *recs, size_t n);
 	X(records_lost_writer, "records lost because the writer failed") \
 	X(packets_lost_writer, "packets in records lost by the writer") \
 	X(bytes_lost_writer, "bytes in records lost by the writer") \
+	X(records_lost_recovery, "records in blocks a crash recovery cut off (torn tail)") \
+	X(packets_lost_recovery, "packets in records lost to a torn tail") \
+	X(bytes_lost_recovery, "bytes in records lost to a torn tail") \
 	X(loss_records_written, "REC_END_LOSS_WRITER records written") \
 	X(nodata_records, "no-data records added") \
 	X(recovered_files, "partial files recovered") \
@@ -359,6 +400,16 @@ void efd_publish_config(struct efd *d);
  * the dataplane without waiting out a sleep.
  */
 void efd_drain_idle(struct efd_drain *dr, unsigned us);
+
+/**
+ * The block the drain journal says was being written when the last daemon
+ * stopped (a kill between the write and the rings' finish): its segment's
+ * path once sealed and its frame offset. If its frame is not in the file,
+ * efd_drain_reconcile leaves its records in the rings to be drained again,
+ * so they are not lost. False if no block was in flight.
+ */
+bool efd_drain_block_in_flight(const struct efd_config *c, char *segment, size_t len,
+			       uint64_t *offset);
 
 /* ------------------------------------------------------------------ http */
 
