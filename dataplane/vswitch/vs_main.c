@@ -162,6 +162,29 @@ static void drain_wait(const char *instance, uint32_t n_workers, unsigned ms)
 	}
 }
 
+/*
+ * rte_eal_cleanup() detaches the shared memory under the hotplug lock, and
+ * a DPDK secondary killed with -9 while it held that lock for reading (an
+ * eniflowd killed inside its rte_eal_init) leaves it held for good: the
+ * switch would spin there forever. By then every flow is flushed and the
+ * rings drained, so a cleanup that takes longer than this ends the process
+ * with the run's own status and a line that says why.
+ */
+#define VS_CLEANUP_TIMEOUT_S 3
+static volatile sig_atomic_t g_exit_rc;
+
+static void on_cleanup_timeout(int sig)
+{
+	static const char msg[] = "eniflow-vswitch: EAL cleanup did not finish in "
+				  RTE_STR(VS_CLEANUP_TIMEOUT_S) " s (a killed DPDK secondary left a shared lock held); "
+				  "flows were flushed, exiting\n";
+	(void)sig;
+	if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0) {
+		/* nothing left to tell */
+	}
+	_exit(g_exit_rc);
+}
+
 static int run(struct vs_switch *sw, const struct opts *o)
 {
 	struct fl_dp *dp = vs_switch_plugin(sw);
@@ -193,6 +216,7 @@ static int run(struct vs_switch *sw, const struct opts *o)
 	__atomic_store_n(&hdr->flushed, 1, __ATOMIC_RELEASE);
 	drain_wait(o->instance, nw, o->drain_wait_ms);
 	printf("eniflow-vswitch: stopped, flows flushed\n");
+	fflush(stdout); /* before a cleanup that may end in _exit() */
 	return 0;
 }
 
@@ -237,8 +261,12 @@ int main(int argc, char **argv)
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	rc = run(sw, &o);
+	g_exit_rc = rc;
+	signal(SIGALRM, on_cleanup_timeout);
+	alarm(VS_CLEANUP_TIMEOUT_S);
 	vs_switch_destroy(sw);
 	rte_eal_cleanup();
+	alarm(0);
 	free(eal);
 	free(cfg);
 	return rc;
