@@ -346,6 +346,48 @@ void vs_policy_check(const struct vs_policy *p, struct vs_conn *ct, const struct
 			sg_decide(p, ct, &c[i], sg_res[i], hash[i], &out[i], now_ns);
 }
 
+/*
+ * Follow the IPv6 extension headers from offset off (next header nh) to the
+ * upper-layer protocol, so that a rule for "icmpv6" or "tcp" matches an MLD
+ * report behind a hop-by-hop header or the first fragment of a TCP segment
+ * as it does for IPv4, and the switch decides on the protocol the flow
+ * record reports. Non-first fragments: the real protocol, no ports (IPv4
+ * likewise). A chain longer than VS_MAX_EXT or cut short stops there.
+ */
+#define VS_MAX_EXT 6
+static uint32_t ipv6_walk(const uint8_t *b, uint32_t len, uint32_t off, uint8_t nh,
+			  uint8_t *proto, bool *ports)
+{
+	*ports = false;
+	for (int i = 0; i < VS_MAX_EXT; i++) {
+		uint32_t hl;
+		if (nh == 44) { /* fragment */
+			if (len < off + 8)
+				break;
+			if (((b[off + 2] << 8 | b[off + 3]) & 0xfff8) != 0) {
+				nh = b[off]; /* non-first fragment */
+				break;
+			}
+			hl = 8;
+		} else if (nh == 0 || nh == 43 || nh == 60 || nh == 51) {
+			if (len < off + 2)
+				break;
+			hl = nh == 51 ? (b[off + 1] + 2u) * 4 : (b[off + 1] + 1u) * 8;
+		} else {
+			*proto = nh;
+			*ports = true;
+			return off;
+		}
+		if (len < off + hl)
+			break;
+		nh = b[off];
+		off += hl;
+	}
+	*proto = nh;
+	*ports = false;
+	return off;
+}
+
 void vs_flow_parse(const uint8_t *b, uint32_t len, struct vs_flow *f)
 {
 	uint32_t off = 14, l4 = 0;
@@ -372,11 +414,9 @@ void vs_flow_parse(const uint8_t *b, uint32_t len, struct vs_flow *f)
 		l4 = off + ihl;
 	} else if (et == 0x86dd && len >= off + 40 && (b[off] >> 4) == 6) {
 		f->family = 6;
-		f->proto = b[off + 6];
 		memcpy(f->src, b + off + 8, 16);
 		memcpy(f->dst, b + off + 24, 16);
-		ports = true;
-		l4 = off + 40;
+		l4 = ipv6_walk(b, len, off + 40, b[off + 6], &f->proto, &ports);
 	} else {
 		return;
 	}

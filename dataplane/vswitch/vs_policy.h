@@ -78,8 +78,10 @@ void vs_policy_check(const struct vs_policy *p, struct vs_conn *ct, const struct
 /**
  * Parse the L3/L4 header of an Ethernet frame (data bounded by len).
  * Frames that are not IPv4/IPv6, or too short to be, give family 0.
- * IPv4 fragments other than the first, and IPv6 extension headers, give
- * ports 0.
+ * IPv6 extension headers (hop-by-hop, routing, fragment, destination
+ * options, AH; at most 6) are followed to the upper-layer protocol.
+ * Fragments other than the first, and chains cut short or too long, give
+ * ports 0 (proto: the fragment's protocol, or the header not followed).
  */
 void vs_flow_parse(const uint8_t *frame, uint32_t len, struct vs_flow *f);
 
