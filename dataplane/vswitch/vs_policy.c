@@ -308,6 +308,12 @@ static void sg_decide(const struct vs_policy *p, struct vs_conn *ct, const struc
 	}
 }
 
+/* IP, and not neighbour discovery: what the ACL and the SGs decide. */
+static inline bool policed(const struct vs_flow *f)
+{
+	return f->family != 0 && !f->nd;
+}
+
 void vs_policy_check(const struct vs_policy *p, struct vs_conn *ct, const struct vs_check *c,
 		     uint16_t n, struct vs_verdict *out, uint64_t now_ns)
 {
@@ -315,15 +321,15 @@ void vs_policy_check(const struct vs_policy *p, struct vs_conn *ct, const struct
 	bool want[VS_CHECK_BURST] = {false};
 
 	for (uint16_t i = 0; i < n; i++) {
-		want[i] = c[i].flow->family != 0 && p->cfg->enis[c[i].eni].acl >= 0;
-		if (c[i].flow->family != 0)
+		want[i] = policed(c[i].flow) && p->cfg->enis[c[i].eni].acl >= 0;
+		if (policed(c[i].flow))
 			hash[i] = vs_conn_prefetch(ct, c[i].eni, c[i].flow);
 		out[i] = (struct vs_verdict){.verdict = REC_VERDICT_ACCEPT, .layer = REC_LAYER_NONE};
 	}
 	classify_layer(p, CTX_ACL, c, n, want, acl_res);
 	for (uint16_t i = 0; i < n; i++) {
 		if (!want[i]) {
-			want[i] = c[i].flow->family != 0;
+			want[i] = policed(c[i].flow);
 			continue;
 		}
 		const struct vs_ctx *ctx = &p->ctx[CTX_ACL][c[i].flow->family == 6][c[i].dir];
@@ -420,6 +426,10 @@ void vs_flow_parse(const uint8_t *b, uint32_t len, struct vs_flow *f)
 	} else {
 		return;
 	}
+	/* Neighbour discovery: hop limit 255 proves it never left the link. */
+	if (f->family == 6 && f->proto == 58 && ports && len > l4 && b[l4] >= 133 && b[l4] <= 137 &&
+	    b[off + 7] == 255)
+		f->nd = 1;
 	if (ports && (f->proto == 6 || f->proto == 17 || f->proto == 132) && len >= l4 + 4) {
 		f->sport = (uint16_t)(b[l4] << 8 | b[l4 + 1]);
 		f->dport = (uint16_t)(b[l4 + 2] << 8 | b[l4 + 3]);

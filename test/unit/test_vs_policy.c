@@ -308,7 +308,8 @@ static uint32_t frame6(uint8_t *b, const uint8_t *ext, uint32_t ext_len, uint8_t
 	b[12] = 0x86, b[13] = 0xdd, b[14] = 0x60, b[20] = first_nh, b[21] = 64;
 	inet_pton(AF_INET6, "fd00::1", b + 22);
 	inet_pton(AF_INET6, "fd00::2", b + 38);
-	memcpy(b + n, ext, ext_len);
+	if (ext_len)
+		memcpy(b + n, ext, ext_len);
 	n += ext_len;
 	if (proto == 6) {
 		b[n] = 40000 >> 8, b[n + 1] = 40000 & 0xff, b[n + 2] = 8080 >> 8, b[n + 3] = 8080 & 0xff;
@@ -330,6 +331,21 @@ static void test_parse_ipv6_ext(struct vs_policy *p, struct vs_conn *ct)
 	struct vs_verdict v;
 	vs_policy_check(p, ct, &c, 1, &v, 1);
 	EXPECT(v, ACC, SG, 103, "HBH+ICMPv6 from fd00::1 at web1 ingress: SG icmpv6 rule");
+	/* neighbour solicitation from a link-local address (hop limit 255):
+	 * exempt like ARP, though web1's SG allows ICMPv6 from fd00::/16 only */
+	uint32_t n = frame6(b, NULL, 0, 58, 58);
+	b[21] = 255;
+	b[54] = 135;
+	inet_pton(AF_INET6, "fe80::1", b + 22);
+	vs_flow_parse(b, n, &f);
+	CHECK(f.nd == 1, "NS hop limit 255: nd %u", f.nd);
+	vs_policy_check(p, ct, &c, 1, &v, 1);
+	EXPECT(v, ACC, NONE, 0, "link-local NS at web1 ingress: not policed");
+	b[21] = 64; /* the same with hop limit 64 is not ND: the SG rejects it */
+	vs_flow_parse(b, n, &f);
+	vs_policy_check(p, ct, &c, 1, &v, 1);
+	CHECK(f.nd == 0, "NS hop limit 64: nd %u", f.nd);
+	EXPECT(v, REJ, SG, 0, "link-local NS with hop limit 64 at web1 ingress");
 	/* first fragment of TCP: protocol and ports */
 	const uint8_t frag1[8] = {6, 0, 0, 1, 0, 0, 0, 7};
 	vs_flow_parse(b, frame6(b, frag1, 8, 44, 6), &f);
