@@ -22,10 +22,10 @@ PY=$EFD_PY
 
 TAG=v6$$
 WORK=$(mktemp -d /tmp/eniflow-e2e-ipv6.XXXXXX)
-EPID=
+EFD_PID=
 cleanup() {
 	topo_teardown
-	if [ -n "$EPID" ]; then kill "$EPID" 2>/dev/null || true; wait "$EPID" 2>/dev/null || true; fi
+	if [ -n "$EFD_PID" ]; then kill "$EFD_PID" 2>/dev/null || true; wait "$EFD_PID" 2>/dev/null || true; fi
 	rm -f /dev/hugepages/"${TAG}"map_*
 	rm -rf "$WORK"
 }
@@ -43,19 +43,8 @@ V6=("" "$(topo_ip6 1)" "$(topo_ip6 2)" "$(topo_ip6 3)")
 # logged from its first packet (--enable-all; eniflowd's config, the same
 # but for the interval, takes over when it attaches): the records must
 # cover every frame the switch ever counted.
-PORT=$(efd_free_port)
-echo "ipv6-$$-0123456789abcdef" > "$WORK/token"
-cat > "$WORK/efd.json" <<JSON
-{"data_dir": "$WORK/data", "listen": "127.0.0.1:$PORT", "token_file": "$WORK/token",
- "instance": "$TAG", "file_prefix": "$TAG", "eal_lcore": 0, "rotate_age_s": 5}
-JSON
-BASE=http://127.0.0.1:$PORT
-"$EFD" --config "$WORK/efd.json" 2> "$WORK/efd.log" &
-EPID=$!
-efd_wait 10 efd_health_is "$BASE" down || fail "eniflowd did not start"
-code=$(curl -s -o "$WORK/resp" -w '%{http_code}' -XPOST -H "Authorization: Bearer $(cat "$WORK/token")" \
-	"$BASE/v1/flow-logs" -d '{"resource":"vpc-e2e","traffic_type":"ALL","aggregation_interval_s":1}')
-[ "$code" = 201 ] || fail "create the VPC flow log: $code $(cat "$WORK/resp")"
+efd_start_logging "$EFD" "$WORK" "$TAG" vpc-e2e || fail "eniflowd"
+BASE=$EFD_BASE
 topo_init "$TAG" "$WORK" "$TOPO_ROOT/config/vswitch-topology-ipv6.json"
 topo_start "$VSW" --enable-all --drain-wait-ms 5000 || fail "switch did not start"
 efd_wait 20 efd_health_is "$BASE" up || fail "eniflowd did not attach"
