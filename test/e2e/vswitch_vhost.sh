@@ -1,0 +1,185 @@
+#!/usr/bin/env bash
+# Proves eniflow-vswitch forwards over net_vhost ports: two dpdk-testpmd
+# "VMs", each a virtio_user device on one of the switch's vhost-user
+# sockets, send known bursts of UDP to each other through the switch (SG
+# rule 301 allows them at the receiver's ingress). Per ENI, the switch's
+# rx equals what the sender's testpmd reports sent and its tx what the
+# receiver's testpmd reports received, packets and bytes, exactly; the flow
+# records eniflowd stores carry each flow at both ENIs with those counts.
+# Needs root and hugepages: vhost-user maps the VM's memory, so each testpmd
+# runs on hugepages with --in-memory --single-file-segments (memfd-backed,
+# shareable by fd); eniflowd attaches to the switch's memory.
+# usage: vswitch_vhost.sh VSWITCH ENIFLOWD ENIFLOW [TESTPMD]
+set -euo pipefail
+VSW=$(readlink -f "${1:?eniflow-vswitch}")
+EFD=$(readlink -f "${2:?eniflowd}")
+ENIFLOW=$(readlink -f "${3:?eniflow CLI}")
+TESTPMD=${4:-$(command -v dpdk-testpmd || echo /usr/bin/dpdk-testpmd)}
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+source "$HERE/lib/efd.sh"
+TEL="$HERE/lib/telemetry.py"
+PY=$EFD_PY
+
+TAG=vh$$
+WORK=$(mktemp -d /tmp/eniflow-e2e-vhost.XXXXXX)
+SW_PID=
+EFD_PID=
+VM_PID=("" "" "")
+MAC=("" 02:00:0a:09:00:01 02:00:0a:09:00:02)
+IP=("" 10.9.0.1 10.9.0.2)
+cleanup() {
+	local p
+	exec 7>&- 8>&- 2>/dev/null || true
+	for p in "${VM_PID[1]}" "${VM_PID[2]}" "$SW_PID" "$EFD_PID"; do
+		[ -n "$p" ] && kill "$p" 2>/dev/null || true
+	done
+	for p in "${VM_PID[1]}" "${VM_PID[2]}" "$SW_PID" "$EFD_PID"; do
+		[ -n "$p" ] && wait "$p" 2>/dev/null || true
+	done
+	rm -rf "/var/run/dpdk/$TAG" "/var/run/dpdk/${TAG}vm1" "/var/run/dpdk/${TAG}vm2" "$WORK"
+	rm -f /dev/hugepages/"${TAG}"map_*
+}
+trap cleanup EXIT
+fail() {
+	echo "FAIL: $*" >&2
+	for f in switch.log vm1.log vm2.log efd.log; do
+		echo "--- $f" >&2; tail -25 "$WORK/$f" >&2 2>/dev/null || true
+	done
+	exit 1
+}
+[ "$(id -u)" = 0 ] || fail "needs root (hugepages)"
+[ -x "$TESTPMD" ] || fail "dpdk-testpmd not found (Debian package dpdk-dev; scripts/test installs it)"
+
+efd_start_logging "$EFD" "$WORK" "$TAG" vpc-vhost || fail "eniflowd"
+sed "s|TAG|$TAG|g; s|SOCKDIR|$WORK|g" "$ROOT/config/vswitch-vhost.json" > "$WORK/vhost.json"
+"$VSW" --no-pci -m 256 --file-prefix "$TAG" --log-level='*:warning' \
+	-- --config "$WORK/vhost.json" --instance "$TAG" --enable-all --drain-wait-ms 5000 \
+	> "$WORK/switch.log" 2>&1 &
+SW_PID=$!
+efd_wait 20 grep -q running "$WORK/switch.log" || fail "switch did not start"
+[ -S "$WORK/vm1.sock" ] && [ -S "$WORK/vm2.sock" ] || fail "no vhost-user sockets in $WORK"
+efd_wait 20 efd_health_is "$EFD_BASE" up || fail "eniflowd did not attach"
+
+# VM I: testpmd in interactive mode, commands through a FIFO on fd 6+I.
+# txonly's template: UDP IP[I]:4000+I-1 -> the peer's IP and 5000+I-1,
+# 100-byte frames to the peer's MAC.
+vm_start() { # I PEER
+	local i=$1 j=$2
+	mkfifo "$WORK/vm$i.in"
+	# stdbuf: testpmd prints with stdio; line-buffer it so that the log shows each step.
+	stdbuf -oL "$TESTPMD" --no-pci -l 0,1 -m 128 --in-memory --single-file-segments \
+		--file-prefix "${TAG}vm$i" --log-level='*:warning' \
+		--vdev "virtio_user$i,path=$WORK/vm$i.sock,queues=1,mac=${MAC[$i]}" \
+		-- -i --no-mlockall --eth-peer="0,${MAC[$j]}" --tx-ip="${IP[$i]},${IP[$j]}" \
+		--tx-udp="$((4000 + i - 1)),$((5000 + i - 1))" --txpkts=100 \
+		< "$WORK/vm$i.in" > "$WORK/vm$i.log" 2>&1 &
+	VM_PID[$i]=$!
+	eval "exec $((6 + i))> \"$WORK/vm$i.in\""
+}
+vm_cmd() { echo "$2" >&$((6 + $1)); }
+vm_start 1 2
+vm_start 2 1
+for i in 1 2; do
+	vm_cmd $i "set fwd rxonly"
+	vm_cmd $i "start"
+	efd_wait 20 grep -q "rxonly packet forwarding packets/burst" "$WORK/vm$i.log" ||
+		fail "testpmd vm$i did not start forwarding"
+done
+
+# switch rx of ENI E, as "packets bytes"
+sw_rx() { "$TEL" "$TAG" /eniflow/stats | "$PY" -c "import json,sys; s=json.load(sys.stdin); print(s['rx_packets'][$1], s['rx_bytes'][$1])"; }
+settle() { # ENI: wait until its rx stands still and is not 0
+	local a b
+	for _ in $(seq 50); do
+		a=$(sw_rx "$1"); sleep 0.2; b=$(sw_rx "$1")
+		[ "$a" = "$b" ] && [ "${a%% *}" != 0 ] && return 0
+	done
+	fail "ENI $1: rx never settled ($a, $b)"
+}
+# vm1 sends 4 bursts of 32, then vm2 sends 3 bursts back (tx_first: the
+# txonly engine's bursts, then forwarding goes on in rxonly).
+vm_cmd 1 "stop"
+vm_cmd 1 "start tx_first 4"
+settle 0
+vm_cmd 2 "stop"
+vm_cmd 2 "start tx_first 3"
+settle 1
+sleep 0.3
+for i in 1 2; do
+	vm_cmd $i "stop"
+	vm_cmd $i "show port stats all"
+	vm_cmd $i "quit"
+	eval "exec $((6 + i))>&-"
+done
+for i in 1 2; do
+	wait "${VM_PID[$i]}" || fail "testpmd vm$i exited with status $?"
+	VM_PID[$i]=
+done
+"$TEL" "$TAG" /eniflow/stats /eniflow/workers | paste -sd, - | sed 's/^/[/; s/$/]/' > "$WORK/switch.json"
+kill -INT "$SW_PID"
+wait "$SW_PID" || fail "switch exited with status $?"
+SW_PID=
+grep -q "stopped, flows flushed" "$WORK/switch.log" || fail "no clean shutdown"
+efd_wait 15 efd_health_is "$EFD_BASE" down || fail "eniflowd did not see the switch stop"
+efd_wait 10 efd_download "$EFD_BASE" "$WORK/list.json" "$WORK/dl" || fail "download the segments"
+"$ENIFLOW" verify "$WORK"/dl/*.fls > "$WORK/verify.txt" 2>&1 || fail "eniflow verify: $(cat "$WORK/verify.txt")"
+"$ENIFLOW" cat --format json "$WORK"/dl/*.fls > "$WORK/cat.jsonl" || fail "eniflow cat"
+
+"$PY" - "$WORK" <<'PY' || fail "counts"
+import json, re, sys
+w = sys.argv[1]
+IP = ["10.9.0.1", "10.9.0.2"]
+bad = []
+def port_stats(i):
+    t = open(f"{w}/vm{i + 1}.log").read()
+    # the last NIC statistics block: show port stats all, after stop
+    blk = t[t.rindex("NIC statistics for port 0"):]
+    g = lambda k: int(re.search(k + r":\s+(\d+)", blk).group(1))
+    return {"rx": (g("RX-packets"), g("RX-bytes")), "tx": (g("TX-packets"), g("TX-bytes")),
+            "rx_missed": g("RX-missed"), "tx_errors": g("TX-errors")}
+vm = [port_stats(0), port_stats(1)]
+sw, workers = json.load(open(f"{w}/switch.json"))
+for i in range(2):
+    rx = (sw["rx_packets"][i], sw["rx_bytes"][i])
+    tx = (sw["tx_packets"][i], sw["tx_bytes"][i])
+    print(f"vm{i + 1}: testpmd sent {vm[i]['tx'][0]}/{vm[i]['tx'][1]}B received "
+          f"{vm[i]['rx'][0]}/{vm[i]['rx'][1]}B; switch ENI {i} rx {rx[0]}/{rx[1]}B tx {tx[0]}/{tx[1]}B,"
+          f" forwarded {sw['forwarded_packets'][i]}, rejected {sw['rejected_packets'][i]}")
+    if vm[i]["tx"] != rx:
+        bad.append(f"vm{i + 1} sent {vm[i]['tx']} but the switch received {rx} on its ENI")
+    if vm[i]["rx"] != tx:
+        bad.append(f"vm{i + 1} received {vm[i]['rx']} but the switch sent {tx} to its ENI")
+    if (sw["forwarded_packets"][i], sw["forwarded_bytes"][i]) != rx or sw["rejected_packets"][i]:
+        bad.append(f"ENI {i}: not everything it sent was forwarded")
+want_tx = (128, 12800), (96, 9600)  # within a 256-descriptor ring
+for i in range(2):
+    if vm[i]["tx"] != want_tx[i]:
+        bad.append(f"vm{i + 1} sent {vm[i]['tx']}, want {want_tx[i]} (bursts x 32 x 100 B)")
+if sum(workers["tx_dropped"]) or sum(workers["no_route"]):
+    bad.append(f"workers dropped: {workers}")
+# Flow records: each flow at both ENIs, with the testpmd counts.
+recs = [json.loads(l) for l in open(f"{w}/cat.jsonl") if l.strip()]
+flows = [r for r in recs if r["packets"] is not None]
+others = [r for r in recs if r["packets"] is None and r["log-status"] != "NODATA"]
+if others:
+    bad.append(f"records that are neither flows nor NODATA: {others[:2]}")
+for s in range(2):
+    d = 1 - s
+    key = (IP[s], IP[d], 17, 4000 + s, 5000 + s)
+    for eni, direction, rule in ((s, "egress", 401), (d, "ingress", 301)):
+        rs = [r for r in flows if (r["srcaddr"], r["dstaddr"], r["protocol"], r["srcport"],
+              r["dstport"]) == key and r["eni-index"] == eni and r["flow-direction"] == direction]
+        got = (sum(r["packets"] for r in rs), sum(r["bytes"] for r in rs))
+        if got != vm[s]["tx"] or any(r["action"] != "ACCEPT" or r["rule-id"] != rule for r in rs):
+            bad.append(f"flow {key} at ENI {eni} {direction}: records {got} {[(r['action'], r['rule-id']) for r in rs]},"
+                       f" testpmd sent {vm[s]['tx']} (want ACCEPT by rule {rule})")
+        else:
+            print(f"records: {key} at ENI {eni} {direction}: {got[0]}/{got[1]}B ACCEPT rule {rule}")
+if len(flows) != 4:
+    bad.append(f"{len(flows)} flow records, want 4: {[(r['srcaddr'], r['dstaddr'], r['eni-index']) for r in flows]}")
+if bad:
+    print("\n".join("FAIL: " + x for x in bad), file=sys.stderr)
+    sys.exit(1)
+PY
+echo "vswitch_vhost: all checks passed"
