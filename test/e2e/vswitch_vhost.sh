@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
-# Proves eniflow-vswitch forwards over net_vhost ports: two dpdk-testpmd
-# "VMs", each a virtio_user device on one of the switch's vhost-user
-# sockets, send known bursts of UDP to each other through the switch (SG
-# rule 301 allows them at the receiver's ingress). Per ENI, the switch's
-# rx equals what the sender's testpmd reports sent and its tx what the
-# receiver's testpmd reports received, packets and bytes, exactly; the flow
-# records eniflowd stores carry each flow at both ENIs with those counts.
-# Needs root and hugepages: vhost-user maps the VM's memory, so each testpmd
-# runs on hugepages with --in-memory --single-file-segments (memfd-backed,
-# shareable by fd); eniflowd attaches to the switch's memory.
+# Proves eniflow-vswitch forwards over both vhost-user port types: vm1 is a
+# dpdk-testpmd with a net_vhost device (the vhost-user server) that the
+# switch's virtio_user port connects to; vm2 is a dpdk-testpmd with a
+# virtio_user device on the switch's net_vhost socket. The two send known
+# bursts of UDP to each other through the switch (SG rule 301 allows them
+# at the receiver's ingress). Per ENI, the switch's rx equals what the
+# sender's testpmd reports sent and its tx what the receiver's reports
+# received, packets and bytes, exactly; the flow records eniflowd stores
+# carry each flow at both ENIs with those counts; and the switch still
+# stops cleanly (exit 0, flows flushed) after its vhost-user peers are gone.
+# Needs root and hugepages. vhost-user maps the virtio side's memory by fd:
+# the virtio_user testpmd runs with --in-memory --single-file-segments
+# (memfd hugepages), the switch (a virtio_user port, and eniflowd must
+# attach) with --single-file-segments.
 # usage: vswitch_vhost.sh VSWITCH ENIFLOWD ENIFLOW [TESTPMD]
 set -euo pipefail
 VSW=$(readlink -f "${1:?eniflow-vswitch}")
@@ -51,26 +55,15 @@ fail() {
 [ "$(id -u)" = 0 ] || fail "needs root (hugepages)"
 [ -x "$TESTPMD" ] || fail "dpdk-testpmd not found (Debian package dpdk-dev; scripts/test installs it)"
 
-efd_start_logging "$EFD" "$WORK" "$TAG" vpc-vhost || fail "eniflowd"
-sed "s|TAG|$TAG|g; s|SOCKDIR|$WORK|g" "$ROOT/config/vswitch-vhost.json" > "$WORK/vhost.json"
-"$VSW" --no-pci -m 256 --file-prefix "$TAG" --log-level='*:warning' \
-	-- --config "$WORK/vhost.json" --instance "$TAG" --enable-all --drain-wait-ms 5000 \
-	> "$WORK/switch.log" 2>&1 &
-SW_PID=$!
-efd_wait 20 grep -q running "$WORK/switch.log" || fail "switch did not start"
-[ -S "$WORK/vm1.sock" ] && [ -S "$WORK/vm2.sock" ] || fail "no vhost-user sockets in $WORK"
-efd_wait 20 efd_health_is "$EFD_BASE" up || fail "eniflowd did not attach"
-
 # VM I: testpmd in interactive mode, commands through a FIFO on fd 6+I.
 # txonly's template: UDP IP[I]:4000+I-1 -> the peer's IP and 5000+I-1,
 # 100-byte frames to the peer's MAC.
-vm_start() { # I PEER
+vm_start() { # I PEER VDEV
 	local i=$1 j=$2
 	mkfifo "$WORK/vm$i.in"
 	# stdbuf: testpmd prints with stdio; line-buffer it so that the log shows each step.
 	stdbuf -oL "$TESTPMD" --no-pci -l 0,1 -m 128 --in-memory --single-file-segments \
-		--file-prefix "${TAG}vm$i" --log-level='*:warning' \
-		--vdev "virtio_user$i,path=$WORK/vm$i.sock,queues=1,mac=${MAC[$i]}" \
+		--file-prefix "${TAG}vm$i" --log-level='*:warning' --vdev "$3" \
 		-- -i --no-mlockall --eth-peer="0,${MAC[$j]}" --tx-ip="${IP[$i]},${IP[$j]}" \
 		--tx-udp="$((4000 + i - 1)),$((5000 + i - 1))" --txpkts=100 \
 		< "$WORK/vm$i.in" > "$WORK/vm$i.log" 2>&1 &
@@ -78,8 +71,20 @@ vm_start() { # I PEER
 	eval "exec $((6 + i))> \"$WORK/vm$i.in\""
 }
 vm_cmd() { echo "$2" >&$((6 + $1)); }
-vm_start 1 2
-vm_start 2 1
+
+efd_start_logging "$EFD" "$WORK" "$TAG" vpc-vhost || fail "eniflowd"
+# vm1's vhost-user server socket must be there before the switch's virtio_user port.
+vm_start 1 2 "net_vhost_${TAG}vm1,iface=$WORK/vm1.sock,queues=1"
+efd_wait 20 test -S "$WORK/vm1.sock" || fail "testpmd vm1 made no vhost-user socket"
+sed "s|TAG|$TAG|g; s|SOCKDIR|$WORK|g" "$ROOT/config/vswitch-vhost.json" > "$WORK/vhost.json"
+"$VSW" --no-pci -m 256 --single-file-segments --file-prefix "$TAG" --log-level='*:warning' \
+	-- --config "$WORK/vhost.json" --instance "$TAG" --enable-all --drain-wait-ms 5000 \
+	> "$WORK/switch.log" 2>&1 &
+SW_PID=$!
+efd_wait 20 grep -q running "$WORK/switch.log" || fail "switch did not start"
+[ -S "$WORK/vm2.sock" ] || fail "the switch made no vhost-user socket $WORK/vm2.sock"
+efd_wait 20 efd_health_is "$EFD_BASE" up || fail "eniflowd did not attach"
+vm_start 2 1 "virtio_user_${TAG}vm2,path=$WORK/vm2.sock,queues=1,mac=${MAC[2]}"
 for i in 1 2; do
 	vm_cmd $i "set fwd rxonly"
 	vm_cmd $i "start"
@@ -117,8 +122,10 @@ for i in 1 2; do
 	VM_PID[$i]=
 done
 "$TEL" "$TAG" /eniflow/stats /eniflow/workers | paste -sd, - | sed 's/^/[/; s/$/]/' > "$WORK/switch.json"
+# Both peers are gone: stopping the virtio_user port writes to a closed
+# socket (it once killed the switch with SIGPIPE, losing the last flows).
 kill -INT "$SW_PID"
-wait "$SW_PID" || fail "switch exited with status $?"
+wait "$SW_PID" || fail "switch exited with status $? after its vhost-user peers quit"
 SW_PID=
 grep -q "stopped, flows flushed" "$WORK/switch.log" || fail "no clean shutdown"
 efd_wait 15 efd_health_is "$EFD_BASE" down || fail "eniflowd did not see the switch stop"
