@@ -357,16 +357,26 @@ void vs_policy_check(const struct vs_policy *p, struct vs_conn *ct, const struct
  * upper-layer protocol, so that a rule for "icmpv6" or "tcp" matches an MLD
  * report behind a hop-by-hop header or the first fragment of a TCP segment
  * as it does for IPv4, and the switch decides on the protocol the flow
- * record reports. Non-first fragments: the real protocol, no ports (IPv4
- * likewise). A chain longer than VS_MAX_EXT or cut short stops there.
+ * record reports (the plugin's parser follows as many headers: the
+ * fuzz_vs_parse target checks that the two agree). Non-first fragments: the
+ * real protocol, no ports (IPv4 likewise). A chain longer than VS_MAX_EXT or
+ * cut short stops there.
  */
-#define VS_MAX_EXT 6
+#define VS_MAX_EXT 8
 static uint32_t ipv6_walk(const uint8_t *b, uint32_t len, uint32_t off, uint8_t nh,
 			  uint8_t *proto, bool *ports)
 {
 	*ports = false;
-	for (int i = 0; i < VS_MAX_EXT; i++) {
+	for (int i = 0; i <= VS_MAX_EXT; i++) {
 		uint32_t hl;
+		bool ext = nh == 0 || nh == 43 || nh == 44 || nh == 60 || nh == 51;
+		if (!ext) {
+			*proto = nh;
+			*ports = true;
+			return off;
+		}
+		if (i == VS_MAX_EXT)
+			break;
 		if (nh == 44) { /* fragment */
 			if (len < off + 8)
 				break;
@@ -375,14 +385,10 @@ static uint32_t ipv6_walk(const uint8_t *b, uint32_t len, uint32_t off, uint8_t 
 				break;
 			}
 			hl = 8;
-		} else if (nh == 0 || nh == 43 || nh == 60 || nh == 51) {
+		} else {
 			if (len < off + 2)
 				break;
 			hl = nh == 51 ? (b[off + 1] + 2u) * 4 : (b[off + 1] + 1u) * 8;
-		} else {
-			*proto = nh;
-			*ports = true;
-			return off;
 		}
 		if (len < off + hl)
 			break;

@@ -85,7 +85,7 @@ void vs_policy_check(const struct vs_policy *p, struct vs_conn *ct, const struct
  * Parse the L3/L4 header of an Ethernet frame (data bounded by len).
  * Frames that are not IPv4/IPv6, or too short to be, give family 0.
  * IPv6 extension headers (hop-by-hop, routing, fragment, destination
- * options, AH; at most 6) are followed to the upper-layer protocol.
+ * options, AH; at most 8) are followed to the upper-layer protocol.
  * Fragments other than the first, and chains cut short or too long, give
  * ports 0 (proto: the fragment's protocol, or the header not followed).
  */

@@ -362,12 +362,20 @@ static void test_parse_ipv6_ext(struct vs_policy *p, struct vs_conn *ct)
 	vs_flow_parse(b, 14 + 40 + 2, &f);
 	CHECK(f.family == 6 && f.proto == 60 && f.dport == 0, "cut-short options: proto %u dport %u",
 	      f.proto, f.dport);
-	/* a chain of 7 hop-by-hop headers: longer than followed, no ports */
-	uint8_t chain[56];
-	for (int i = 0; i < 7; i++)
-		memcpy(chain + 8 * i, (const uint8_t[8]){i < 6 ? 0 : 6, 0, 1, 4}, 8);
-	vs_flow_parse(b, frame6(b, chain, 56, 0, 6), &f);
-	CHECK(f.proto == 0 && f.dport == 0, "7 extension headers: proto %u dport %u", f.proto, f.dport);
+	/* 8 hop-by-hop headers are followed (as the plugin does), 9 are not */
+	uint8_t big[160];
+	for (int k = 8; k <= 9; k++) {
+		uint32_t fl = 14 + 40 + 8 * (uint32_t)k + 20;
+		memset(big, 0, sizeof(big));
+		memcpy(big, b, 14 + 40);
+		big[20] = 0;
+		for (int i = 0; i < k; i++)
+			big[54 + 8 * i] = i < k - 1 ? 0 : 6;
+		big[54 + 8 * k + 3] = 80;
+		vs_flow_parse(big, fl, &f);
+		CHECK(k == 8 ? f.proto == 6 && f.dport == 80 : f.proto == 0 && f.dport == 0,
+		      "%d extension headers: proto %u dport %u", k, f.proto, f.dport);
+	}
 }
 
 int main(int argc, char **argv)
