@@ -199,6 +199,32 @@ struct fl_dp {
 
 /* ---- key and hash (also used by the unit test's reference model) ---- */
 
+/* The small key fields of w1's top byte (FL_KF_*). */
+static inline uint64_t fl_kflags(const struct fl_pkt_meta *m, unsigned l2_class, uint64_t ipv)
+{
+	return (m->direction & 1) | ((m->verdict & 1u) << 1) | ((l2_class & 3u) << FL_KF_L2_SHIFT) |
+	       (ipv << FL_KF_IPV_SHIFT) | ((uint64_t)(m->layer & 3u) << FL_KF_LAYER_SHIFT);
+}
+
+/*
+ * Finish a key: x is the address words' part of the hash (see
+ * fl_key_build()); mix in w1 and the rule id and store the three words.
+ */
+static inline void fl_key_finish(struct fl_lkey *lk, uint64_t w0, uint64_t w1, uint64_t x,
+				 uint32_t rule_id)
+{
+	uint32_t h;
+
+	x ^= w1 * 0xc6a4a7935bd1e995ull ^ (rule_id + 1) * 0xff51afd7ed558ccdull;
+	x ^= x >> 32;
+	x *= 0xc4ceb9fe1a85ec53ull;
+	h = (uint32_t)(x >> 32);
+	h = h ? h : 1;
+	lk->kw[0] = w0;
+	lk->kw[1] = w1;
+	lk->kw[2] = rule_id | ((uint64_t)h << 32);
+}
+
 /**
  * Build the key of a parsed frame for the given metadata and hash it.
  * ip_version other than 4 or 6 makes a non-IP key (ethertype only).
@@ -215,18 +241,15 @@ static inline void fl_key_build(struct fl_lkey *lk, const struct fl_parsed *p,
 				const struct fl_pkt_meta *m)
 {
 	uint64_t ipv = p->ip_version == 4 ? 1 : p->ip_version == 6 ? 2 : 0;
-	uint64_t kflags = (m->direction & 1) | ((m->verdict & 1u) << 1) |
-			  ((p->l2_class & 3u) << FL_KF_L2_SHIFT) | (ipv << FL_KF_IPV_SHIFT) |
-			  ((m->layer & 3u) << FL_KF_LAYER_SHIFT);
 	uint64_t w0, w1, x, a[4];
-	uint32_t h, s4, d4;
+	uint32_t s4, d4;
 
 	if (ipv != 0) {
 		w1 = p->sport | ((uint64_t)p->dport << 16) | ((uint64_t)p->proto << 48);
 	} else {
 		w1 = p->ethertype;
 	}
-	w1 |= ((uint64_t)(uint16_t)m->eni << 32) | (kflags << 56);
+	w1 |= ((uint64_t)(uint16_t)m->eni << 32) | (fl_kflags(m, p->l2_class, ipv) << 56);
 	if (ipv == 2) {
 		memcpy(a, p->src, 16);
 		memcpy(a + 2, p->dst, 16);
@@ -248,14 +271,53 @@ static inline void fl_key_build(struct fl_lkey *lk, const struct fl_parsed *p,
 		w0 = s4 | ((uint64_t)d4 << 32);
 		x = w0 * 0x9e3779b97f4a7c15ull;
 	}
-	x ^= w1 * 0xc6a4a7935bd1e995ull ^ (m->rule_id + 1) * 0xff51afd7ed558ccdull;
-	x ^= x >> 32;
-	x *= 0xc4ceb9fe1a85ec53ull;
-	h = (uint32_t)(x >> 32);
-	h = h ? h : 1;
-	lk->kw[0] = w0;
-	lk->kw[1] = w1;
-	lk->kw[2] = m->rule_id | ((uint64_t)h << 32);
+	fl_key_finish(lk, w0, w1, x, m->rule_id);
+}
+
+/**
+ * The common frame in one step: untagged, unicast Ethernet carrying an
+ * unfragmented IPv4 datagram without options and a whole TCP or UDP
+ * header. Builds the same key fl_parse_frame() + fl_key_build() would, plus
+ * the TCP flags, straight from the frame; returns false for anything else
+ * (the caller then takes the general parser). Reads only bytes [0, 48) of
+ * a frame whose data_len it has checked. Going through struct fl_parsed
+ * (a call, a 48-byte clear, a byte-wise round trip) and the general
+ * parser's branches cost ~10 cycles per ENI crossing in eniflow-vswitch.
+ */
+static inline bool fl_key_build_v4_fast(struct fl_lkey *lk, const uint8_t *f, uint32_t data_len,
+					const struct fl_pkt_meta *m, uint8_t *tcp_flags)
+{
+	const uint8_t *ip = f + 14;
+	uint32_t tot, avail;
+	uint64_t w0, w1, ports;
+	uint32_t s4, d4;
+	uint8_t proto;
+
+	if (data_len < 14 + 20 + 14 || (f[0] & 1) || f[12] != 0x08 || f[13] != 0x00 ||
+	    ip[0] != 0x45 || ((ip[6] & 0x3f) | ip[7]) != 0)
+		return false;
+	proto = ip[9];
+	tot = (uint32_t)ip[2] << 8 | ip[3];
+	avail = data_len - 14;
+	if (tot != 0) {
+		if (tot < 20)
+			return false;
+		avail = tot < avail ? tot : avail;
+	}
+	if (proto == 6 && avail >= 20 + 14)
+		*tcp_flags = ip[20 + 13];
+	else if (proto == 17 && avail >= 20 + 4)
+		*tcp_flags = 0;
+	else
+		return false;
+	memcpy(&s4, ip + 12, 4);
+	memcpy(&d4, ip + 16, 4);
+	ports = (uint64_t)ip[20] << 8 | ip[21] | (uint64_t)ip[22] << 24 | (uint64_t)ip[23] << 16;
+	w0 = s4 | ((uint64_t)d4 << 32);
+	w1 = ports | ((uint64_t)proto << 48) | ((uint64_t)(uint16_t)m->eni << 32) |
+	     (fl_kflags(m, 0 /* REC_L2_UNICAST */, 1) << 56);
+	fl_key_finish(lk, w0, w1, w0 * 0x9e3779b97f4a7c15ull, m->rule_id);
+	return true;
 }
 
 /**

@@ -64,12 +64,15 @@ void fl_cfg_refresh(struct fl_worker *w)
 
 	if (gen == w->cfg_gen && w->cfg_valid)
 		return;
+	w->ls->cfg_refreshes++;
 	for (uint32_t i = 0; i < w->n_enis; i++) {
 		struct efl_eni_cfg c;
-		if (efl_cfg_read(w->shm_cfg, i, &c))
+		if (efl_cfg_read(w->shm_cfg, i, &c)) {
 			eni_local_apply(&w->cfg[i], &c);
-		else
+		} else {
 			all = false; /* keep the old one; a retry comes next poll */
+			w->ls->cfg_deferred++;
+		}
 	}
 	if (all) {
 		w->cfg_gen = gen;

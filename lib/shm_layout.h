@@ -24,7 +24,7 @@
 #include "record.h"
 
 #define EFL_SHM_MAGIC 0x45464c53484d3031ULL /* "EFLSHM01" */
-#define EFL_SHM_LAYOUT_VERSION 1
+#define EFL_SHM_LAYOUT_VERSION 2 /* 2: cfg_refreshes, cfg_deferred */
 
 /** Longest instance name: memzone names are at most 31 characters. */
 #define EFL_INSTANCE_MAX 12
@@ -112,8 +112,13 @@ struct efl_lcore_stats {
 	uint64_t loss_records_exported;
 	uint64_t poll_calls;
 	uint64_t poll_max_cycles;  /**< longest fl_dp_poll() call */
-	uint8_t pad[EFL_CACHE_LINE - (10 * sizeof(uint64_t)) % EFL_CACHE_LINE];
+	/* layout 2: */
+	uint64_t cfg_refreshes;    /**< config re-read because the generation moved */
+	uint64_t cfg_deferred;     /**< ENI reads that met a writer every try: old kept, retried */
+	uint8_t pad[EFL_CACHE_LINE - (12 * sizeof(uint64_t)) % EFL_CACHE_LINE];
 } __attribute__((aligned(EFL_CACHE_LINE)));
+_Static_assert(sizeof(struct efl_lcore_stats) == 2 * EFL_CACHE_LINE,
+	       "layout 2 kept the per-lcore line pair: fields were appended into the pad");
 
 /** Per-ENI counters of one worker lcore (written by that lcore only). */
 struct efl_eni_stats {

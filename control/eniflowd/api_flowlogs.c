@@ -1,27 +1,39 @@
 /*
- * api_flowlogs.c - /v1/flow-logs CRUD. Every change is validated, saved to
- * disk (atomically) before it is answered, then marked dirty so the drain
- * thread (the single writer of the shared config table) publishes it within
- * one loop iteration (< 1 s).
+ * api_flowlogs.c - /v1/flow-logs CRUD. Every change is validated, applied
+ * to the set in memory and marked dirty at once, so the drain thread (the
+ * single writer of the shared config table) publishes it without waiting
+ * for the disk; the answer waits until the file holds it (efd_commit.c,
+ * where concurrent changes share one write). If that write fails, the set
+ * and then the dataplane go back to what the file holds, and the answer is
+ * a 500: an error still means the change is not applied.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include "efd_internal.h"
 
-static void saved_or_error(struct efd *d, struct efd_resp *r, int rc, int ok_status, json_t *ok)
+/*
+ * Caller holds d->lock and has just changed d->fls: publish, wait until it
+ * is durable, answer ok_status with ok or a 500. Returns with the lock held.
+ */
+static int commit_answer(struct efd *d, struct efd_resp *r, int ok_status, json_t *ok)
 {
 	struct efd_err e;
 
+	d->cfg_dirty++;
+	pthread_cond_signal(&d->fls_commit.changed);
+	int rc = efd_commit_wait(&d->fls_commit, &d->fls, &d->lock);
 	if (rc != 0) {
+		d->cfg_dirty++; /* the set was rolled back: publish that too */
+		pthread_cond_signal(&d->fls_commit.changed);
 		json_decref(ok);
 		efd_err_set(&e, 500, "", "could not save flow logs: %s", strerror(-rc));
 		efd_resp_error(r, &e);
-		return;
+		return rc;
 	}
-	d->cfg_dirty++;
 	r->status = ok_status;
 	r->json = ok;
+	return 0;
 }
 
 static void create(struct efd *d, const struct efd_req *q, struct efd_resp *r)
@@ -39,11 +51,7 @@ static void create(struct efd *d, const struct efd_req *q, struct efd_resp *r)
 	if (rc == 0)
 		rc = efd_fls_add(&d->fls, &fl, &e);
 	if (rc == 0) {
-		int src = efd_fls_save(&d->fls);
-		if (src)
-			efd_fls_remove(&d->fls, fl.id);
-		saved_or_error(d, r, src, 201, efd_fl_to_json(&fl));
-		if (src == 0)
+		if (commit_answer(d, r, 201, efd_fl_to_json(&fl)) == 0)
 			efd_log("info", "flowlog_created", "id=%s resource=%s traffic_type=%s agg_s=%u",
 				fl.id, fl.resource, efd_traffic_name(fl.traffic_type), fl.agg_interval_s);
 	} else {
@@ -79,10 +87,7 @@ static void patch(struct efd *d, const struct efd_req *q, struct efd_flowlog *fl
 		*fl = old;
 		efd_resp_error(r, &e);
 	} else {
-		int rc = efd_fls_save(&d->fls);
-		if (rc)
-			*fl = old;
-		saved_or_error(d, r, rc, 200, efd_fl_to_json(fl));
+		commit_answer(d, r, 200, efd_fl_to_json(fl)); /* fl is stale after this */
 	}
 	json_decref(body);
 }
@@ -113,12 +118,9 @@ void api_flowlogs(struct efd *d, const struct efd_req *q, const char *id, struct
 	} else if (strcmp(m, "PATCH") == 0) {
 		patch(d, q, fl, r);
 	} else if (strcmp(m, "DELETE") == 0) {
-		struct efd_flowlog old = *fl;
+		json_t *ok = json_pack("{s:s}", "deleted", fl->id);
 		efd_fls_remove(&d->fls, id);
-		int rc = efd_fls_save(&d->fls);
-		if (rc) /* not saved: keep it, as the file still has it */
-			d->fls.fl[d->fls.n++] = old;
-		saved_or_error(d, r, rc, 200, json_pack("{s:s}", "deleted", old.id));
+		commit_answer(d, r, 200, ok);
 	} else {
 		efd_err_set(&e, 405, "", "method %s not allowed here", m);
 		efd_resp_error(r, &e);

@@ -13,7 +13,7 @@
 
 #define LCORE_FIELDS(X) X(packets_seen) X(packets_accounted) X(packets_filtered) \
 	X(flows_created) X(records_exported) X(flows_evicted) X(ring_full_records) \
-	X(loss_records_exported) X(poll_calls) X(poll_max_cycles)
+	X(loss_records_exported) X(poll_calls) X(poll_max_cycles) X(cfg_refreshes) X(cfg_deferred)
 #define ENI_FIELDS(X) X(packets_seen) X(bytes_seen) X(packets_accounted) X(bytes_accounted) \
 	X(lost_records) X(lost_packets) X(lost_bytes)
 
@@ -62,9 +62,15 @@ void api_stats_get(struct efd *d, const struct efd_req *q, struct efd_resp *r)
 			json_array_append_new(enis, o);
 		}
 	}
-	r->json = json_pack("{s:b, s:b, s:s, s:o, s:o, s:o}", "switch_up", d->attached,
+	const struct efd_fls_commit *c = &d->fls_commit;
+	json_t *saves = json_pack("{s:I, s:I, s:I, s:I}", "writes", (json_int_t)c->writes,
+				  "changes_durable", (json_int_t)c->changes_durable,
+				  "changes_failed", (json_int_t)c->changes_failed,
+				  "write_errors", (json_int_t)c->write_errors);
+	r->json = json_pack("{s:b, s:b, s:s, s:o, s:o, s:o, s:o}", "switch_up", d->attached,
 			    "writer_error", d->writer_error, "last_error", d->last_error,
-			    "writer", writer_json(&d->ctr), "lcores", lcores, "enis", enis);
+			    "writer", writer_json(&d->ctr), "flowlog_saves", saves,
+			    "lcores", lcores, "enis", enis);
 	pthread_mutex_unlock(&d->lock);
 	if (d->dests && r->json) { /* after d->lock: the destinations have their own */
 		json_t *ds = efd_dests_stats_json(d->dests);

@@ -7,6 +7,9 @@
  * holds that lock for its whole life). When the primary is gone, the main
  * loop drains what is left, seals and re-execs the daemon (efd_main.c), which
  * comes back EAL-free and waits for the next primary.
+ *
+ * The daemon needs the primary's memzones and rings, never its ports, so it
+ * keeps the primary's virtual devices out of its EAL (ignore_primary_vdevs).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -15,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <rte_dev.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_memzone.h>
@@ -51,6 +55,67 @@ bool efd_primary_present(const struct efd_config *c)
 	return locked;
 }
 
+/*
+ * A DPDK 22.11 secondary probes every vdev of its primary at rte_eal_init:
+ * the vdev bus's scan asks the primary for its list over the mp channel
+ * (action "bus_vdev_mp", drivers/bus/vdev/vdev.c), the primary answers with
+ * one VDEV_SCAN_ONE message per device, and the secondary's copy of that
+ * action adds each one to its bus, which then probes it. For net_tap the
+ * probe asks the primary again, for the fds of every queue (1 s timeout per
+ * port); on a loaded machine those requests time out, slowing or breaking
+ * the attach, and every restart of the daemon adds work on the switch's
+ * side. No EAL option stops it in 22.11: the vdev bus ignores the
+ * block list (-b/--block sets a devargs policy that vdev_scan/vdev_probe
+ * never read; tried: with -b naming each of the switch's vdevs, all were
+ * still probed and their tap fds held), --no-pci concerns
+ * PCI only, and every PMD in the plugin directory (the vdev bus included)
+ * is loaded whatever -d says. But vdev_scan registers its action only if
+ * none is registered under that name (EEXIST is accepted), and
+ * rte_mp_action_register works before rte_eal_init (the action table is
+ * static). So the daemon registers its own action first: the primary's
+ * list arrives and is counted, but nothing is added to the bus, and no
+ * driver of the primary's ports runs here. The reply that ends the scan is
+ * matched to the pending request, not to an action, so the scan still
+ * completes. The action stays: the primary broadcasts its list to every
+ * secondary whenever one starts, and those copies are ignored too.
+ * test/e2e/daemon_noports.sh fails if a DPDK update changes any of this.
+ */
+#define VDEV_MP_ACTION "bus_vdev_mp"
+
+static unsigned vdevs_ignored; /* atomic: the mp thread counts, main reads */
+
+static int ignore_vdev_msg(const struct rte_mp_msg *msg, const void *peer)
+{
+	(void)msg;
+	(void)peer;
+	__atomic_fetch_add(&vdevs_ignored, 1, __ATOMIC_RELAXED);
+	return 0;
+}
+
+static void ignore_primary_vdevs(void)
+{
+	if (rte_mp_action_register(VDEV_MP_ACTION, ignore_vdev_msg) != 0 && rte_errno != EEXIST)
+		efd_log("warn", "vdev_ignore_failed", "err=\"%s\"", rte_strerror(rte_errno));
+}
+
+/** Devices on the vdev bus after init, and how many a driver probed (both 0). */
+static void count_vdevs(unsigned *present, unsigned *probed)
+{
+	struct rte_dev_iterator it;
+	struct rte_device *dev;
+
+	*present = *probed = 0;
+	rte_errno = 0; /* the init returns -rte_errno even when it succeeds */
+	if (rte_dev_iterator_init(&it, "bus=vdev") != 0) {
+		efd_log("warn", "vdev_count_failed", "err=\"%s\"", rte_strerror(rte_errno));
+		return;
+	}
+	while ((dev = rte_dev_iterator_next(&it)) != NULL) {
+		(*present)++;
+		*probed += rte_dev_is_probed(dev) != 0;
+	}
+}
+
 static int eal_init(const struct efd_config *c)
 {
 	char prefix[96], lcore[16];
@@ -59,12 +124,19 @@ static int eal_init(const struct efd_config *c)
 
 	snprintf(prefix, sizeof(prefix), "--file-prefix=%s", c->file_prefix);
 	snprintf(lcore, sizeof(lcore), "%u", c->eal_lcore);
+	ignore_primary_vdevs();
+	uint64_t t0 = efd_now_ns();
 	int rc = rte_eal_init((int)(sizeof(argv) / sizeof(argv[0]) - 1), argv);
 	if (rc < 0) {
 		efd_log("error", "eal_init_failed", "file_prefix=%s err=\"%s\"", c->file_prefix,
 			rte_strerror(rte_errno));
 		return -(rte_errno ? rte_errno : EIO);
 	}
+	unsigned present, probed;
+	count_vdevs(&present, &probed);
+	efd_log("info", "eal_ready", "ms=%llu primary_vdevs_ignored=%u vdevs=%u vdevs_probed=%u",
+		(unsigned long long)((efd_now_ns() - t0) / 1000000),
+		__atomic_load_n(&vdevs_ignored, __ATOMIC_RELAXED), present, probed);
 	return 0;
 }
 

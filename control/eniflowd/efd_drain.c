@@ -147,6 +147,21 @@ static bool refresh_enis(struct efd_drain *dr)
 	return true;
 }
 
+void efd_drain_idle(struct efd_drain *dr, unsigned us)
+{
+	struct efd *d = dr->d;
+	struct timespec until;
+
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_nsec += (long)us * 1000;
+	until.tv_sec += until.tv_nsec / 1000000000L;
+	until.tv_nsec %= 1000000000L;
+	pthread_mutex_lock(&d->lock);
+	if (d->cfg_dirty == dr->published_dirty)
+		pthread_cond_timedwait(&d->fls_commit.changed, &d->lock, &until);
+	pthread_mutex_unlock(&d->lock);
+}
+
 /** The dataplane's packets_accounted for ENI i, summed over workers. */
 static uint64_t accounted(const struct efd *d, uint32_t i)
 {
@@ -185,33 +200,6 @@ void efd_publish_config(struct efd *d)
 	}
 	efd_dests_sync(d->dests, dr->dict_enis, dr->n_enis);
 	pthread_mutex_unlock(&d->lock);
-}
-
-/** Defensive traffic-type filter: the dataplane already applies it. */
-static bool wanted(const struct efd_drain *dr, const struct rec_flow *r)
-{
-	if (r->kind != REC_KIND_FLOW || r->eni >= dr->n_enis)
-		return true;
-	uint8_t t = dr->eni[r->eni].cfg.traffic_type;
-	return t == EFL_TRAFFIC_ALL || !dr->eni[r->eni].cfg.enabled ||
-	       (t == EFL_TRAFFIC_ACCEPT) == (r->verdict == REC_VERDICT_ACCEPT);
-}
-
-/** Filter in place; returns the records kept. */
-static uint32_t process(struct efd_drain *dr, uint32_t n, uint64_t *filtered)
-{
-	uint32_t k = 0;
-	for (uint32_t i = 0; i < n; i++) {
-		const struct rec_flow *r = &dr->buf[i];
-		if (!wanted(dr, r)) {
-			(*filtered)++;
-			continue;
-		}
-		if (k != i)
-			dr->buf[k] = *r;
-		k++;
-	}
-	return k;
 }
 
 static void init_meta_rec(struct rec_flow *r, uint32_t eni, uint8_t kind)
@@ -265,13 +253,10 @@ static uint32_t add_meta(struct efd_drain *dr, uint32_t n, uint64_t now, uint64_
 static void tally_into(struct eni_state *st, const struct rec_flow *r, uint32_t n)
 {
 	for (uint32_t i = 0; i < n; i++) {
-		/* a destination's loss is not the segment's: the flows are in it */
-		if (r[i].eni >= EFL_MAX_ENIS || r[i].kind == REC_KIND_NODATA ||
-		    (r[i].kind == REC_KIND_LOSS && r[i].end_reason == REC_END_LOSS_EXPORTER))
+		uint64_t lr; /* the same rule as the ledger's (efd_ledger.c) */
+		if (!efd_rec_loss_weight(&r[i], &lr))
 			continue;
 		struct eni_state *e = &st[r[i].eni];
-		uint64_t lr = r[i].kind == REC_KIND_LOSS && r[i].end_reason == REC_END_LOSS_WRITER ?
-			r[i].lost_records : 1;
 		if (e->seg_records == 0 || r[i].first_ns < e->seg_first)
 			e->seg_first = r[i].first_ns;
 		if (r[i].last_ns > e->seg_last)
@@ -489,6 +474,26 @@ static void journal_end(struct efd_drain *dr)
 	journal_put(dr);
 }
 
+bool efd_drain_block_in_flight(const struct efd_config *c, char *segment, size_t len,
+			       uint64_t *offset)
+{
+	char jpath[EFD_PATH_MAX + 64];
+	struct efd_journal j;
+
+	snprintf(jpath, sizeof(jpath), "%s/.drain-%s.journal", c->data_dir, c->instance);
+	int fd = open(jpath, O_RDONLY | O_CLOEXEC);
+	bool valid = fd >= 0 && pread(fd, &j, sizeof(j), 0) == (ssize_t)sizeof(j) &&
+		     j.magic == EFD_JOURNAL_MAGIC && j.valid;
+	if (fd >= 0)
+		close(fd);
+	if (valid) {
+		j.segment[sizeof(j.segment) - 1] = '\0';
+		snprintf(segment, len, "%s", j.segment);
+		*offset = j.frame_offset;
+	}
+	return valid;
+}
+
 /** True if the segment at path holds a block frame starting at offset. */
 static bool frame_in_segment(const char *path, uint64_t offset)
 {
@@ -542,11 +547,15 @@ void efd_drain_reconcile(struct efd_drain *dr)
 static unsigned write_block(struct efd_drain *dr, uint64_t now)
 {
 	struct efd *d = dr->d;
-	uint64_t filtered = 0, nodata = 0;
+	uint64_t nodata = 0;
 	if (settle_failed(dr))
 		return 0; /* a failed segment first: its outcome decides the loss records */
 	uint32_t peeked = peek_rings(dr);
-	uint32_t kept = process(dr, peeked, &filtered);
+	/* Every record is kept: the dataplane applied the traffic-type filter
+	 * when it counted the packets, under the config of that moment, so a
+	 * filter here (with the config of the drain's moment) would drop counted
+	 * packets without a trace whenever the config changed in between. */
+	uint32_t kept = peeked;
 	uint32_t n = add_meta(dr, kept, now, &nodata);
 
 	if (n == 0) {
@@ -573,7 +582,6 @@ static unsigned write_block(struct efd_drain *dr, uint64_t now)
 	efd_dests_deliver(d->dests, dr->buf, kept);
 	pthread_mutex_lock(&d->lock);
 	d->ctr.records_drained += peeked;
-	d->ctr.records_filtered += filtered;
 	d->ctr.records_written += n;
 	d->ctr.nodata_records += nodata;
 	d->ctr.blocks_written++;

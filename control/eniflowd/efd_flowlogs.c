@@ -6,7 +6,8 @@
  * flow log that covers it (ENI, then subnet, then VPC), so a subnet or VPC
  * flow log reaches present and future ENIs while an ENI-level one can
  * override it. The set is saved as DATA_DIR/flowlogs.json with
- * write-temp/fsync/rename/fsync-dir, so a crash leaves the old or the new set.
+ * write-temp/fsync/rename/fsync-dir, so a crash leaves the old or the new set
+ * (efd_commit.c groups concurrent changes into one such write).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -251,32 +252,38 @@ static int fsync_dir_of(const char *path)
 	return rc;
 }
 
-int efd_fls_save(const struct efd_flowlogs *s)
+int efd_fls_write(const char *path, const struct efd_flowlog *fl, uint32_t n)
 {
 	char tmp[EFD_PATH_MAX + 8];
 	json_t *arr = json_array();
 	int rc = 0;
 
-	for (uint32_t i = 0; i < s->n; i++)
-		json_array_append_new(arr, efd_fl_to_json(&s->fl[i]));
+	for (uint32_t i = 0; i < n; i++)
+		json_array_append_new(arr, efd_fl_to_json(&fl[i]));
 	json_t *root = json_pack("{s:i, s:o}", "version", 1, "flow_logs", arr);
-	snprintf(tmp, sizeof(tmp), "%s.tmp", s->path);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
 	if (fd < 0) {
 		json_decref(root);
 		return -errno;
 	}
+	errno = 0;
 	if (json_dumpfd(root, fd, JSON_INDENT(1)) != 0 || fsync(fd) != 0)
 		rc = errno ? -errno : -EIO;
 	close(fd);
 	json_decref(root);
-	if (rc == 0 && rename(tmp, s->path) != 0)
+	if (rc == 0 && rename(tmp, path) != 0)
 		rc = -errno;
 	if (rc == 0)
-		rc = fsync_dir_of(s->path);
+		rc = fsync_dir_of(path);
 	if (rc)
 		unlink(tmp);
 	return rc;
+}
+
+int efd_fls_save(const struct efd_flowlogs *s)
+{
+	return efd_fls_write(s->path, s->fl, s->n);
 }
 
 int efd_fls_add(struct efd_flowlogs *s, struct efd_flowlog *fl, struct efd_err *err)

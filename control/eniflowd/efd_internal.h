@@ -136,6 +136,42 @@ json_t *efd_fl_to_json(const struct efd_flowlog *fl);
 int efd_fls_load(struct efd_flowlogs *s, const char *data_dir, struct efd_err *err);
 /** Write the set atomically (temp file, fsync, rename, fsync dir). 0 or -errno. */
 int efd_fls_save(const struct efd_flowlogs *s);
+/** Same for n flow logs fl to path: the file holds the old or the new set, never a mix. */
+int efd_fls_write(const char *path, const struct efd_flowlog *fl, uint32_t n);
+
+struct efd_commit_waiter;
+/**
+ * Group commit of the flow-log set (efd_commit.c): concurrent changes share
+ * one write. Guarded by the same lock as the set.
+ */
+struct efd_fls_commit {
+	pthread_cond_t cv;               /**< signalled when a write ends */
+	pthread_cond_t changed;          /**< signalled on every change: the drain publishes */
+	bool cv_ok;
+	bool busy;                       /**< a leader is writing (lock released) */
+	uint64_t seq;                    /**< changes made so far */
+	struct efd_commit_waiter *head, *tail; /**< changes not yet durable */
+	struct efd_flowlog *durable;     /**< [EFD_MAX_FLOWLOGS]: the set the file holds */
+	uint32_t durable_n;
+	struct efd_flowlog *snap;        /**< [EFD_MAX_FLOWLOGS]: the leader's copy */
+	uint64_t writes;                 /**< files written (one per group) */
+	uint64_t write_errors;           /**< failed writes (each rolled the set back) */
+	uint64_t changes_durable;        /**< changes answered as saved */
+	uint64_t changes_failed;         /**< changes rolled back */
+};
+
+/** s is the set the file holds (as loaded). 0 or -ENOMEM. */
+int efd_commit_init(struct efd_fls_commit *c, const struct efd_flowlogs *s);
+/** Free the buffers. NULL: no-op. */
+void efd_commit_fini(struct efd_fls_commit *c);
+/**
+ * The caller holds lock (which guards s and c) and has just changed s. Wait,
+ * releasing lock, until a write holds the change (s may change meanwhile:
+ * pointers into s->fl are stale afterwards). 0: durable. -errno: the write
+ * failed and s was rolled back to the file's set, dropping this change and
+ * every other change not yet durable. Returns with lock held.
+ */
+int efd_commit_wait(struct efd_fls_commit *c, struct efd_flowlogs *s, pthread_mutex_t *lock);
 /** Add fl (gets a fresh id). -EEXIST if the resource already has one (err filled). */
 int efd_fls_add(struct efd_flowlogs *s, struct efd_flowlog *fl, struct efd_err *err);
 struct efd_flowlog *efd_fls_find(struct efd_flowlogs *s, const char *id);
@@ -242,6 +278,44 @@ int efd_store_lookup(struct efd_store *s, const char *name, char *path, size_t l
 int efd_store_delete(struct efd_store *s, const char *name);
 bool efd_seg_name_valid(const char *name);
 
+/* ------------------------------------------------------------- ledger */
+
+/** Per ENI (index in the segment's dictionary): records as loss counts them. */
+struct efd_ledger_item {
+	uint32_t eni;
+	uint32_t reserved;
+	uint64_t records, packets, bytes, first_ns, last_ns;
+};
+
+/** What the blocks a recovery did not keep held (efd_ledger_lost). */
+struct efd_ledger_loss {
+	uint64_t blocks, blocks_lost;        /**< blocks in the ledger; not kept */
+	struct efd_ledger_item total;        /**< over all ENIs */
+	struct efd_ledger_item eni[EFL_MAX_ENIS];
+};
+
+/**
+ * Does r count toward a segment's loss if it is lost, and as how many
+ * records (a writer or recovery LOSS record counts its lost_records)?
+ * NODATA and exporter-loss records do not count (nothing of the traffic).
+ */
+bool efd_rec_loss_weight(const struct rec_flow *r, uint64_t *records);
+/** Add x to the running sum to (records, packets, bytes; first/last widened). */
+void efd_ledger_item_add(struct efd_ledger_item *to, const struct efd_ledger_item *x);
+/** DIR/.NAME.ledger */
+void efd_ledger_path(const char *dir, const char *name, char *buf, size_t len);
+/** The block at frame_offset of DIR/.NAME.partial holds r[0..n): append its tally. 0/-errno (logged). */
+int efd_ledger_append(const char *dir, const char *name, uint64_t frame_offset,
+		      const struct rec_flow *r, uint32_t n);
+/**
+ * Sum what the ledger's blocks held whose frame offsets are not among
+ * kept_offsets (the blocks the recovered segment holds). 0, or -errno when
+ * there is no readable ledger.
+ */
+int efd_ledger_lost(const char *dir, const char *name, const uint64_t *kept_offsets,
+		    size_t n_kept, struct efd_ledger_loss *out);
+void efd_ledger_remove(const char *dir, const char *name);
+
 /* ------------------------------------------------------------- stream */
 
 struct efd_tail;
@@ -259,7 +333,6 @@ void efd_tail_publish(struct efd *d, const struct rec_flow *recs, size_t n);
 #define EFD_WRITER_COUNTERS(X) \
 	X(records_drained, "records taken from the export rings") \
 	X(records_written, "records written to segment files in whole blocks") \
-	X(records_filtered, "records dropped by a flow log's traffic-type filter") \
 	X(blocks_written, "LZ4 block frames written") \
 	X(segments_sealed, "segments sealed") \
 	X(segment_seal_errors, "segments whose seal failed (left for recovery)") \
@@ -267,6 +340,9 @@ void efd_tail_publish(struct efd *d, const struct rec_flow *recs, size_t n);
 	X(records_lost_writer, "records lost because the writer failed") \
 	X(packets_lost_writer, "packets in records lost by the writer") \
 	X(bytes_lost_writer, "bytes in records lost by the writer") \
+	X(records_lost_recovery, "records in blocks a crash recovery cut off (torn tail)") \
+	X(packets_lost_recovery, "packets in records lost to a torn tail") \
+	X(bytes_lost_recovery, "bytes in records lost to a torn tail") \
 	X(loss_records_written, "REC_END_LOSS_WRITER records written") \
 	X(nodata_records, "no-data records added") \
 	X(recovered_files, "partial files recovered") \
@@ -318,6 +394,22 @@ void efd_drain_seal(struct efd_drain *dr);
 void efd_drain_reconcile(struct efd_drain *dr);
 /** Publish flow-log config to the dataplane if it changed. */
 void efd_publish_config(struct efd *d);
+/**
+ * Nothing to drain: wait up to us microseconds, or less if a flow-log
+ * change arrives (the API signals fls_commit.changed), so changes reach
+ * the dataplane without waiting out a sleep.
+ */
+void efd_drain_idle(struct efd_drain *dr, unsigned us);
+
+/**
+ * The block the drain journal says was being written when the last daemon
+ * stopped (a kill between the write and the rings' finish): its segment's
+ * path once sealed and its frame offset. If its frame is not in the file,
+ * efd_drain_reconcile leaves its records in the rings to be drained again,
+ * so they are not lost. False if no block was in flight.
+ */
+bool efd_drain_block_in_flight(const struct efd_config *c, char *segment, size_t len,
+			       uint64_t *offset);
 
 /* ------------------------------------------------------------------ http */
 
@@ -335,6 +427,7 @@ struct efd {
 	pthread_mutex_t lock;
 	/* guarded by lock */
 	struct efd_flowlogs fls;
+	struct efd_fls_commit fls_commit; /**< saves fls: changes answered once durable */
 	struct efd_enis enis;      /**< last ENI table seen (kept while detached) */
 	bool enis_known;
 	bool attached;

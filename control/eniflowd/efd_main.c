@@ -34,6 +34,11 @@
  * close_range are plain syscalls, safe in a signal handler.
  */
 static volatile sig_atomic_t in_eal_init;
+/* Set by reexec() once it is committed. A process-directed SIGTERM is
+ * taken by any thread that does not block it (HTTP, EAL threads), and a
+ * flag set there after reexec() checked it would die with the old image:
+ * everything is drained and sealed by then, so the handler exits at once. */
+static volatile sig_atomic_t reexec_started;
 static int watchdog_fd = -1;
 static char **saved_argv;
 
@@ -56,6 +61,8 @@ static void on_signal(int sig)
 		_exit(1);
 	}
 	efd_stop_flag = 1;
+	if (reexec_started && sig != SIGALRM)
+		_exit(0);
 }
 
 /** rte_eal_init under the watchdog. */
@@ -159,6 +166,8 @@ static int init(struct efd *d, int argc, char **argv)
 		fprintf(stderr, "eniflowd: %s\n", err.msg);
 		return -EINVAL;
 	}
+	if (efd_commit_init(&d->fls_commit, &d->fls) != 0)
+		return -ENOMEM;
 	d->drain = efd_drain_create(d);
 	return d->drain ? 0 : -ENOMEM;
 }
@@ -192,7 +201,9 @@ static void close_fds_except(int keep)
  * SIGTERM/SIGINT stay blocked across the exec: one arriving after the last
  * check of efd_stop_flag stays pending, and the new image, which unblocks
  * them once its handlers are in place, still stops (a kill during a re-exec
- * was lost before).
+ * was lost before). That holds for the main thread only: one that another
+ * thread takes ends the process there (reexec_started), which is what the
+ * new image would do.
  */
 static int reexec(struct efd *d, struct efd_http *h, char **argv)
 {
@@ -203,7 +214,9 @@ static int reexec(struct efd *d, struct efd_http *h, char **argv)
 	sigaddset(&stop_sigs, SIGTERM);
 	sigaddset(&stop_sigs, SIGINT);
 	sigprocmask(SIG_BLOCK, &stop_sigs, NULL);
+	reexec_started = 1;
 	if (efd_stop_flag) {
+		reexec_started = 0;
 		sigprocmask(SIG_UNBLOCK, &stop_sigs, NULL);
 		return 0;
 	}
@@ -216,8 +229,12 @@ static int reexec(struct efd *d, struct efd_http *h, char **argv)
 		setenv("EFD_LISTEN_FD", env, 1);
 	}
 	efd_log("info", "reexec", "listen_fd=%d", fd);
+	const char *delay = getenv("EFD_TEST_REEXEC_DELAY_MS"); /* test hook: widen the window */
+	if (delay)
+		usleep((useconds_t)strtoul(delay, NULL, 10) * 1000);
 	close_fds_except(fd);
 	execv("/proc/self/exe", argv);
+	reexec_started = 0;
 	efd_log("error", "reexec_failed", "err=\"%s\"", strerror(errno));
 	return -1;
 }
@@ -247,7 +264,7 @@ static void run_attached(struct efd *d)
 			}
 		}
 		if (n == 0)
-			usleep(1000);
+			efd_drain_idle(d->drain, 1000); /* a flow-log change ends it early */
 	}
 	/* Our mappings keep the hugepages alive even after the primary exits,
 	 * so what it flushed at shutdown can still be drained. */
@@ -271,11 +288,17 @@ int main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGALRM, &sa, NULL);
-	sigset_t stop_sigs; /* blocked by a re-exec: a pending stop is delivered now */
-	sigemptyset(&stop_sigs);
-	sigaddset(&stop_sigs, SIGTERM);
-	sigaddset(&stop_sigs, SIGINT);
-	sigprocmask(SIG_UNBLOCK, &stop_sigs, NULL);
+	/* Signal masks survive execve. A re-exec leaves SIGTERM/SIGINT blocked
+	 * (reexec(): a pending stop is delivered now), and the watchdog's exec
+	 * runs inside the SIGALRM handler, so SIGALRM arrives blocked: left so,
+	 * the next watchdog alarm would stay pending and a second hang in
+	 * rte_eal_init would never be cut. */
+	sigset_t sigs;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGALRM);
+	sigprocmask(SIG_UNBLOCK, &sigs, NULL);
 	saved_argv = argv;
 	if (init(&d, argc, argv) != 0)
 		return 2;

@@ -10,7 +10,11 @@
  * blocks already written: the partial file is cut back to the end of the
  * last whole block and recovered (sealed) at once, or, if that fails too
  * (no space for the index), at the next attempt. Accounting what was lost
- * is the caller's (efd_drain.c), once the recovery outcome is known.
+ * is the caller's (efd_drain.c), once the recovery outcome is known. What a
+ * recovery at start cuts off (a torn tail, after the process that wrote it
+ * is gone) is counted from the segment's ledger (efd_ledger.c) and written
+ * as REC_END_LOSS_RECOVERY records in a new segment with the recovered
+ * one's ENI dictionary.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -39,7 +43,20 @@ struct efd_store {
 	char pend_dir[EFD_PATH_MAX];
 	char pend_name[EFD_SEG_NAME_MAX];
 	bool pending;
+	/* torn-tail losses found while opening, written once next_seq is known */
+	struct recovery_loss *losses;
 };
+
+/** Blocks a start-up recovery cut off, to be written as loss records. */
+struct recovery_loss {
+	struct recovery_loss *next;
+	char dir[EFD_PATH_MAX];
+	char name[EFD_SEG_NAME_MAX];
+	struct seg_header_info dict;   /**< the recovered segment's (enis copied) */
+	struct efd_ledger_loss loss;
+};
+
+static void write_recovery_losses(struct efd_store *s);
 
 bool efd_seg_name_valid(const char *name)
 {
@@ -141,6 +158,118 @@ static void on_recovered(const struct seg_recovery_report *r, void *arg)
 	pthread_mutex_unlock(&s->d->lock);
 }
 
+/** Block offsets of the sealed segment DIR/NAME and a copy of its header. */
+static uint64_t *kept_blocks(const char *dir, const char *name, size_t *n,
+			     struct seg_header_info *dict)
+{
+	char path[EFD_PATH_MAX + EFD_SEG_NAME_MAX];
+	struct seg_err err;
+	uint64_t *off = NULL;
+
+	*n = 0;
+	memset(dict, 0, sizeof(*dict));
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	struct seg_reader *r = seg_reader_open(path, &err);
+	if (r == NULL)
+		return NULL; /* nothing kept: header lost, moved aside, or unreadable */
+	const struct seg_header_info *h = seg_reader_header(r);
+	*dict = *h;
+	dict->enis = calloc(h->n_enis + 1, sizeof(*h->enis));
+	off = calloc(seg_reader_n_blocks(r) + 1, sizeof(*off));
+	if (dict->enis == NULL || off == NULL) {
+		free(off);
+		off = NULL;
+	} else {
+		memcpy(dict->enis, h->enis, h->n_enis * sizeof(*h->enis));
+		for (uint32_t b = 0; b < seg_reader_n_blocks(r); b++)
+			off[(*n)++] = seg_reader_block(r, b)->offset;
+	}
+	if (off == NULL) {
+		free(dict->enis);
+		dict->enis = NULL;
+	}
+	seg_reader_close(r);
+	return off;
+}
+
+/**
+ * The segment NAME was recovered (or removed, or moved aside): count what
+ * its ledger lists beyond the blocks it kept as loss, and queue the loss
+ * records. A ledger whose partial file is still there waits for the next try.
+ */
+static void settle_ledger(struct efd_store *s, const char *dir, const char *name)
+{
+	char partial[EFD_PATH_MAX + EFD_SEG_NAME_MAX + 16];
+	struct recovery_loss *rl = calloc(1, sizeof(*rl));
+	size_t n_kept;
+
+	snprintf(partial, sizeof(partial), "%s/.%s.partial", dir, name);
+	if (rl == NULL || access(partial, F_OK) == 0) {
+		free(rl);
+		return;
+	}
+	uint64_t *kept = kept_blocks(dir, name, &n_kept, &rl->dict), in_flight[1];
+	char jseg[EFD_PATH_MAX], path[EFD_PATH_MAX + EFD_SEG_NAME_MAX];
+	size_t n_known = n_kept;
+	/* the journal's in-flight block goes back to the rings (efd_drain_reconcile),
+	 * if they still hold it: counting it lost here would count it twice */
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	if (efd_drain_block_in_flight(&s->d->cfg, jseg, sizeof(jseg), &in_flight[0]) &&
+	    strcmp(jseg, path) == 0) {
+		if (kept)
+			kept[n_known++] = in_flight[0]; /* kept_blocks left room for one */
+		else
+			n_known = 1;
+	}
+	int rc = efd_ledger_lost(dir, name, kept ? kept : in_flight, n_known, &rl->loss);
+	free(kept);
+	if (rc == 0 && rl->loss.total.records > 0) {
+		const struct efd_ledger_item *t = &rl->loss.total;
+		efd_log("error", "recovery_loss", "segment=%s/%s blocks_dropped=%llu blocks_kept=%zu "
+			"records=%llu packets=%llu bytes=%llu", dir, name,
+			(unsigned long long)rl->loss.blocks_lost, n_kept,
+			(unsigned long long)t->records, (unsigned long long)t->packets,
+			(unsigned long long)t->bytes);
+		pthread_mutex_lock(&s->d->lock);
+		s->d->ctr.records_lost_recovery += t->records;
+		s->d->ctr.packets_lost_recovery += t->packets;
+		s->d->ctr.bytes_lost_recovery += t->bytes;
+		pthread_mutex_unlock(&s->d->lock);
+		snprintf(rl->dir, sizeof(rl->dir), "%s", dir);
+		snprintf(rl->name, sizeof(rl->name), "%s", name);
+		rl->next = s->losses;
+		s->losses = rl;
+		return; /* the ledger goes once the loss records are sealed */
+	}
+	if (rc == 0)
+		efd_ledger_remove(dir, name);
+	free(rl->dict.enis);
+	free(rl);
+}
+
+static void settle_ledgers(struct efd_store *s, const char *dir)
+{
+	static const char suffix[] = ".ledger";
+	struct dirent *de;
+	DIR *dh = opendir(dir);
+
+	if (dh == NULL)
+		return;
+	while ((de = readdir(dh)) != NULL) {
+		char name[EFD_SEG_NAME_MAX];
+		size_t n = strlen(de->d_name);
+		if (de->d_name[0] != '.' || n <= sizeof(suffix) ||
+		    strcmp(de->d_name + n - (sizeof(suffix) - 1), suffix) != 0 ||
+		    n - sizeof(suffix) >= sizeof(name))
+			continue;
+		memcpy(name, de->d_name + 1, n - sizeof(suffix));
+		name[n - sizeof(suffix)] = '\0';
+		if (efd_seg_name_valid(name))
+			settle_ledger(s, dir, name);
+	}
+	closedir(dh);
+}
+
 /** One hour directory: recover partials, then catalog the sealed files. */
 static void scan_hour(struct efd_store *s, const char *dir)
 {
@@ -149,6 +278,7 @@ static void scan_hour(struct efd_store *s, const char *dir)
 
 	if (seg_recover_dir(dir, on_recovered, s, &err) < 0)
 		efd_log("error", "recovery_failed", "dir=%s err=\"%s\"", dir, err.msg);
+	settle_ledgers(s, dir);
 	DIR *dh = opendir(dir);
 	if (dh == NULL)
 		return;
@@ -201,6 +331,7 @@ struct efd_store *efd_store_open(struct efd *d)
 		return NULL;
 	}
 	scan_level(s, d->cfg.data_dir, 0);
+	write_recovery_losses(s);
 	efd_log("info", "store_open", "data_dir=%s segments=%zu next_seq=%llu", d->cfg.data_dir,
 		s->n, (unsigned long long)s->next_seq);
 	return s;
@@ -311,6 +442,7 @@ int efd_store_recover_pending(struct efd_store *s, char *path, size_t len)
 	if (rc && access(partial, F_OK) != 0 && errno == ENOENT) {
 		/* a failed fsync moved it aside (".NAME.failed"): nothing is kept */
 		efd_log("error", "segment_not_kept", "segment=%s err=\"%s\"", s->pend_name, err.msg);
+		efd_ledger_remove(s->pend_dir, s->pend_name);
 		s->pending = false;
 		path[0] = '\0';
 		return 0;
@@ -321,6 +453,8 @@ int efd_store_recover_pending(struct efd_store *s, char *path, size_t len)
 		return rc;
 	}
 	s->pending = false;
+	/* the caller (efd_drain.c) counts what was not kept, from its own tally */
+	efd_ledger_remove(s->pend_dir, s->pend_name);
 	snprintf(path, len, "%s/%s", s->pend_dir, s->pend_name);
 	efd_log("info", "segment_kept", "segment=%s blocks=%llu records=%llu header_lost=%d",
 		s->pend_name, (unsigned long long)rep.blocks_kept,
@@ -358,6 +492,8 @@ int efd_store_write(struct efd_store *s, const struct rec_flow *recs, size_t n,
 		fail_segment(s, good);
 		return rc;
 	}
+	/* a failed ledger write is logged; only a torn tail's count depends on it */
+	efd_ledger_append(s->w_dir, s->w_name, good, recs, (uint32_t)n);
 	return 0;
 }
 
@@ -374,6 +510,7 @@ static int seal(struct efd_store *s)
 	if (empty) {
 		seg_writer_abort(s->w);
 		s->w = NULL;
+		efd_ledger_remove(s->w_dir, s->w_name);
 		return 0;
 	}
 	/* every block is flushed (efd_store_write flushes), so this is where
@@ -386,9 +523,70 @@ static int seal(struct efd_store *s)
 		mark_pending(s, good); /* a moved-aside file is found gone when settled */
 		return rc;
 	}
+	efd_ledger_remove(s->w_dir, s->w_name);
 	if (seg_describe(s->w_dir, s->w_name, &seg) == 0)
 		catalog_add(s, &seg);
 	return 0;
+}
+
+/** One segment of REC_END_LOSS_RECOVERY records, one per ENI, in rl's dictionary. */
+static int write_recovery_loss(struct efd_store *s, const struct recovery_loss *rl)
+{
+	uint32_t n = 0;
+	struct rec_flow *recs = calloc(rl->dict.n_enis + 1, sizeof(*recs));
+
+	if (recs == NULL)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < rl->dict.n_enis; i++) {
+		uint32_t idx = rl->dict.enis[i].index; /* the value records carry in eni */
+		if (idx >= EFL_MAX_ENIS || rl->loss.eni[idx].records == 0)
+			continue;
+		const struct efd_ledger_item *it = &rl->loss.eni[idx];
+		struct rec_flow *r = &recs[n++];
+		r->version = REC_VERSION;
+		r->kind = REC_KIND_LOSS;
+		r->end_reason = REC_END_LOSS_RECOVERY;
+		r->eni = idx;
+		r->sample_1_in_n = 1;
+		r->lost_records = it->records > UINT32_MAX ? UINT32_MAX : (uint32_t)it->records;
+		r->packets = it->packets;
+		r->bytes = it->bytes;
+		r->first_ns = it->first_ns;
+		r->last_ns = it->last_ns;
+	}
+	int rc = n ? efd_store_write(s, recs, n, &rl->dict) : 0;
+	if (rc == 0)
+		rc = seal(s);
+	free(recs);
+	return rc;
+}
+
+/**
+ * Write what start-up recovery lost as loss records, so that a reader of
+ * the files alone sees it. The torn segment's ledger is removed only once
+ * they are sealed: if this fails, the next start counts it again.
+ */
+static void write_recovery_losses(struct efd_store *s)
+{
+	while (s->losses) {
+		struct recovery_loss *rl = s->losses;
+		s->losses = rl->next;
+		int rc = rl->dict.enis ? write_recovery_loss(s, rl) : 0;
+		if (rc == 0 && rl->dict.enis) {
+			efd_log("info", "recovery_loss_written", "segment=%s records=%llu in=%s",
+				rl->name, (unsigned long long)rl->loss.total.records, s->w_name);
+			efd_ledger_remove(rl->dir, rl->name);
+		} else if (rc == 0) {
+			/* nothing of the file is left, not even its ENI dictionary:
+			 * the counters and the log line are all there can be */
+			efd_ledger_remove(rl->dir, rl->name);
+		} else {
+			efd_log("error", "recovery_loss_not_written", "segment=%s err=\"%s\"",
+				rl->name, strerror(-rc));
+		}
+		free(rl->dict.enis);
+		free(rl);
+	}
 }
 
 int efd_store_seal(struct efd_store *s)

@@ -9,6 +9,10 @@
  * packet is sent or dropped. Checks are batched (VS_CHECK_BURST) so the
  * policy classifies many packets per rte_acl call. A flooded frame is
  * sent by reference (one refcount per copy), never copied.
+ *
+ * Each iteration's length, and its fl_dp_poll() part, go into log2
+ * histograms (telemetry /eniflow/stalls), so a test can show what config
+ * changes or anything else do to the loop over a chosen time window.
  */
 #include <rte_branch_prediction.h>
 #include <rte_cycles.h>
@@ -233,12 +237,41 @@ static void handle_burst(struct vs_worker *w, uint16_t pi, struct burst *b, uint
 	ingress_flush(w, b);
 }
 
+static inline unsigned stall_bucket(uint64_t cycles)
+{
+	unsigned b = 63u - (unsigned)__builtin_clzll(cycles | 1);
+	return b < VS_STALL_BUCKETS ? b : VS_STALL_BUCKETS - 1;
+}
+
+/* Per iteration: two rdtsc, one load of the config generation, two
+ * increments; a few cycles per packet under load, so it stays on. */
+static inline void stall_note(struct vs_worker_stats *st, uint64_t iter, uint64_t poll)
+{
+	st->iter_hist[stall_bucket(iter)]++;
+	st->poll_hist[stall_bucket(poll)]++;
+	if (unlikely(iter > st->iter_max_cycles))
+		st->iter_max_cycles = iter;
+	if (unlikely(poll > st->poll_max_cycles))
+		st->poll_max_cycles = poll;
+}
+
+static void cfg_stall_note(struct vs_worker_stats *st, uint64_t poll)
+{
+	st->cfg_poll_hist[stall_bucket(poll)]++;
+	if (poll > st->cfg_poll_max_cycles)
+		st->cfg_poll_max_cycles = poll;
+}
+
 int vs_worker_main(void *arg)
 {
 	struct vs_worker *w = arg;
 	struct vs_switch *sw = w->sw;
 	static __thread struct burst b;
 	uint64_t now = wall_now(sw, rte_rdtsc());
+	/* the plugin's counters of this worker (same index), written by this lcore */
+	const struct efl_lcore_stats *fl_ls = &sw->stats->lcore[w->idx];
+	const volatile uint64_t *cfg_gen = &fl_dp_shm_cfg(sw->dp)->generation;
+	uint64_t prev_gen = *cfg_gen;
 
 	/* Pick up the flow-log config before the first packet, not after it. */
 	fl_dp_poll(w->fl, now);
@@ -257,12 +290,25 @@ int vs_worker_main(void *arg)
 		}
 		for (uint16_t pi = 0; pi < sw->cfg->n_ports; pi++)
 			port_flush(w, pi);
+		uint64_t gen = __atomic_load_n(cfg_gen, __ATOMIC_ACQUIRE);
+		uint64_t refreshes = fl_ls->cfg_refreshes;
+		uint64_t t1 = rte_rdtsc();
 		fl_dp_poll(w->fl, now);
+		uint64_t t2 = rte_rdtsc();
 		w->st.iterations++;
 		if (got != 0) {
 			w->st.rx_packets += got;
 			w->st.busy_packets += got;
-			w->st.busy_cycles += rte_rdtsc() - t0;
+			w->st.busy_cycles += t2 - t0;
+		}
+		stall_note(&w->st, t2 - t0, t2 - t1);
+		/* A config poll is one that a publish seen before t1 made refresh:
+		 * a publish during a long (preempted) poll must not count, or
+		 * long polls would look like config polls. */
+		if (unlikely(gen != prev_gen)) {
+			if (fl_ls->cfg_refreshes != refreshes)
+				cfg_stall_note(&w->st, t2 - t1);
+			prev_gen = gen;
 		}
 	}
 	fl_dp_flush(w->fl, wall_now(sw, rte_rdtsc()));

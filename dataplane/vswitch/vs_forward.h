@@ -24,6 +24,8 @@
 
 #define VS_BURST 32
 
+#define VS_STALL_BUCKETS 40 /* 2^40 cycles: minutes at any TSC rate */
+
 /** Counters one worker keeps beside the shared per-ENI ones. */
 struct vs_worker_stats {
 	uint64_t iterations;
@@ -33,6 +35,21 @@ struct vs_worker_stats {
 	uint64_t uplink_flood_dropped; /**< broadcast/multicast from the uplink */
 	uint64_t busy_cycles;    /**< TSC cycles of iterations that moved packets */
 	uint64_t busy_packets;   /**< packets received in those iterations */
+	/* Stalls: how long one loop iteration (rx, forward, tx, fl_dp_poll) and
+	 * its fl_dp_poll() part took, in TSC cycles. Histograms have log2
+	 * buckets: [b] counts lengths in [2^b, 2^(b+1)); a reader diffs two
+	 * snapshots to get the distribution of a time window. */
+	uint64_t iter_max_cycles;
+	uint64_t poll_max_cycles;
+	uint64_t iter_hist[VS_STALL_BUCKETS];
+	uint64_t poll_hist[VS_STALL_BUCKETS];
+	/* The fl_dp_poll() calls that re-read a flow-log config published
+	 * before they started (generation moved before the call, and the
+	 * plugin's cfg_refreshes moved during it): what config churn could
+	 * stretch. Deciding before the timed span matters: a long (preempted)
+	 * span is likelier to see a publish just because it lasts longer. */
+	uint64_t cfg_poll_max_cycles;
+	uint64_t cfg_poll_hist[VS_STALL_BUCKETS];
 };
 
 struct vs_port_rt {

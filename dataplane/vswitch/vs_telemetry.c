@@ -161,7 +161,8 @@ static int cmd_stats(const char *cmd, const char *params, struct rte_tel_data *d
 static int cmd_workers(const char *cmd, const char *params, struct rte_tel_data *d)
 {
 	static const char *const names[] = {"lcore", "iterations", "rx_packets", "tx_dropped",
-		"no_route", "uplink_flood_dropped", "busy_cycles", "busy_packets"};
+		"no_route", "uplink_flood_dropped", "busy_cycles", "busy_packets",
+		"iter_max_cycles", "poll_max_cycles"};
 	(void)cmd;
 	(void)params;
 	rte_tel_data_start_dict(d);
@@ -174,9 +175,47 @@ static int cmd_workers(const char *cmd, const char *params, struct rte_tel_data 
 			const struct vs_worker_stats *s = &g_sw->workers[w]->st;
 			const uint64_t v[] = {g_sw->cfg->lcores[w].lcore_id, s->iterations,
 				s->rx_packets, s->tx_dropped, s->no_route, s->uplink_flood_dropped,
-				s->busy_cycles, s->busy_packets};
+				s->busy_cycles, s->busy_packets, s->iter_max_cycles,
+				s->poll_max_cycles};
 			rte_tel_data_add_array_u64(a, v[k]);
 		}
+		rte_tel_data_add_dict_container(d, names[k], a, 0);
+	}
+	return 0;
+}
+
+/* One worker's loop-length histograms (parameter: worker index, default 0). */
+static int cmd_stalls(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	unsigned long wi = 0;
+	char *end = NULL;
+	(void)cmd;
+	if (params != NULL && *params != '\0') {
+		wi = strtoul(params, &end, 10);
+		if (*end != '\0')
+			return -EINVAL;
+	}
+	if (wi >= g_sw->n_workers)
+		return -EINVAL;
+	const struct vs_worker *wk = g_sw->workers[wi];
+	const struct vs_worker_stats *s = &wk->st;
+	rte_tel_data_start_dict(d);
+	rte_tel_data_add_dict_u64(d, "worker", wi);
+	rte_tel_data_add_dict_u64(d, "lcore", g_sw->cfg->lcores[wi].lcore_id);
+	rte_tel_data_add_dict_u64(d, "tsc_hz", g_sw->tsc_hz);
+	rte_tel_data_add_dict_u64(d, "iterations", s->iterations);
+	rte_tel_data_add_dict_u64(d, "iter_max_cycles", s->iter_max_cycles);
+	rte_tel_data_add_dict_u64(d, "poll_max_cycles", s->poll_max_cycles);
+	rte_tel_data_add_dict_u64(d, "cfg_poll_max_cycles", s->cfg_poll_max_cycles);
+	const uint64_t *h[] = {s->iter_hist, s->poll_hist, s->cfg_poll_hist};
+	const char *names[] = {"iter_hist", "poll_hist", "cfg_poll_hist"};
+	for (int k = 0; k < 3; k++) {
+		struct rte_tel_data *a = rte_tel_data_alloc();
+		if (a == NULL)
+			return -ENOMEM;
+		rte_tel_data_start_array(a, RTE_TEL_U64_VAL);
+		for (unsigned b = 0; b < VS_STALL_BUCKETS; b++)
+			rte_tel_data_add_array_u64(a, h[k][b]);
 		rte_tel_data_add_dict_container(d, names[k], a, 0);
 	}
 	return 0;
@@ -241,6 +280,8 @@ int vs_telemetry_register(struct vs_switch *sw)
 		"Per-ENI counters, one array per counter by ENI index. Optional parameter: ENI id or index");
 	rc |= rte_telemetry_register_cmd("/eniflow/workers", cmd_workers,
 		"Per-worker loop counters. No parameters");
+	rc |= rte_telemetry_register_cmd("/eniflow/stalls", cmd_stalls,
+		"Loop and fl_dp_poll lengths: max, log2 histograms of TSC cycles. Parameter: worker index");
 	rc |= rte_telemetry_register_cmd("/eniflow/rejects", cmd_rejects,
 		"Rejected packets by ENI index, direction (0 ingress, 1 egress), layer (1 SG, 2 ACL) and rule (0 = default deny)");
 	return rc == 0 ? 0 : -EINVAL;

@@ -186,7 +186,7 @@ for d in dp["enis"]:
     pk = s["accept_packets"] + s["reject_packets"]
     by = s["accept_bytes"] + s["reject_bytes"]
     lost_pk = s["loss_ring_packets"] + s["loss_writer_packets"] + s["loss_recovery_packets"] + s["loss_other_packets"]
-    lost_by = s["loss_ring_bytes"] + s["loss_writer_bytes"]
+    lost_by = s["loss_ring_bytes"] + s["loss_writer_bytes"] + s["loss_recovery_bytes"]
     print("eni %d: accounted %d pk %d B; recorded %d pk %d B; reported lost %d pk %d B; nodata %d"
           % (d["eni"], d["packets_accounted"], d["bytes_accounted"], pk, by, lost_pk, lost_by, s["nodata"]))
     if d["packets_accounted"] != pk + lost_pk or d["bytes_accounted"] != by + lost_by:

@@ -116,12 +116,13 @@ int main(int argc, char **argv)
 		       "\"reject_records\": %llu, \"reject_without_rule\": %llu, "
 		       "\"loss_ring_packets\": %llu, \"loss_ring_bytes\": %llu, "
 		       "\"loss_writer_packets\": %llu, \"loss_writer_bytes\": %llu, "
-		       "\"loss_recovery_packets\": %llu, \"loss_other_packets\": %llu, \"nodata\": %llu, "
+		       "\"loss_recovery_packets\": %llu, \"loss_recovery_bytes\": %llu, "
+		       "\"loss_other_packets\": %llu, \"nodata\": %llu, "
 		       "\"loss_exporter_records\": %llu, \"loss_exporter_packets\": %llu, "
 		       "\"loss_exporter_bytes\": %llu}",
 		       e ? ", " : "", e, s->pk[0], s->by[0], s->pk[1], s->by[1], s->recs[0], s->recs[1],
 		       s->bad_rule, s->loss_pk[0], s->loss_by[0], s->loss_pk[1], s->loss_by[1],
-		       s->loss_pk[2], s->loss_pk[3], s->nodata, s->loss_exp_recs, s->loss_pk[4],
+		       s->loss_pk[2], s->loss_by[2], s->loss_pk[3], s->nodata, s->loss_exp_recs, s->loss_pk[4],
 		       s->loss_by[4]);
 	}
 	printf("]}\n");

@@ -505,6 +505,63 @@ static void test_shm_layout(void)
 	CHECK(fl_dp_create(&bad) == NULL && rte_errno == EINVAL, "n_enis too big accepted");
 }
 
+/*
+ * The one-step key of plain IPv4 TCP/UDP (fl_key_build_v4_fast) equals what
+ * the general parser + fl_key_build give, on every frame it accepts: valid
+ * frames and 2M mutations of them (random bytes in the header fields the
+ * fast path tests, random lengths). It must also take the common frames.
+ */
+static void test_fast_key(void)
+{
+	static const uint8_t tcp[54] = {
+		0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1, 0x08, 0x00,
+		0x45, 0, 0, 40, 0, 1, 0x40, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+		0x30, 0x39, 0x1f, 0x90, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x12, 0xff, 0xff, 0, 0, 0, 0 };
+	static const uint8_t hot[] = { 0, 12, 13, 14, 16, 17, 20, 21, 23, 34, 35, 36, 37, 47 };
+	struct fl_pkt_meta md = { .eni = 7, .direction = REC_DIR_INGRESS,
+				  .verdict = REC_VERDICT_ACCEPT, .layer = REC_LAYER_SG,
+				  .rule_id = 42 };
+	uint8_t f[64];
+	uint64_t taken = 0, seed = 1;
+
+	for (uint32_t it = 0; it < 2000000; it++) {
+		memcpy(f, tcp, sizeof(tcp));
+		memset(f + sizeof(tcp), 0, sizeof(f) - sizeof(tcp));
+		uint32_t len = 60;
+		if (it & 1)
+			f[14 + 9] = 17;
+		for (int m = 0; m < 3 && it > 1; m++) {
+			seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+			unsigned r = (unsigned)(seed >> 33);
+			if (m == 0 && (r & 7) == 0)
+				len = r % 64;
+			else
+				f[hot[r % sizeof(hot)]] = (uint8_t)(r >> 8);
+		}
+		struct fl_lkey fast, slow;
+		struct fl_parsed p;
+		uint8_t flags = 0xee;
+		if (!fl_key_build_v4_fast(&fast, f, len, &md, &flags))
+			continue;
+		taken++;
+		fl_parse_frame(f, len, &p);
+		fl_key_build(&slow, &p, &md);
+		uint8_t want = p.proto == 6 ? p.tcp_flags : 0;
+		CHECK(memcmp(fast.kw, slow.kw, sizeof(fast.kw)) == 0 && flags == want &&
+		      !(p.flags & FL_PARSED_FRAGMENT),
+		      "iteration %u len %u: fast key %016llx %016llx %016llx flags 0x%x, "
+		      "general %016llx %016llx %016llx flags 0x%x frag %d", it, len,
+		      (unsigned long long)fast.kw[0], (unsigned long long)fast.kw[1],
+		      (unsigned long long)fast.kw[2], flags, (unsigned long long)slow.kw[0],
+		      (unsigned long long)slow.kw[1], (unsigned long long)slow.kw[2], want,
+		      (p.flags & FL_PARSED_FRAGMENT) != 0);
+		if (failures > 20)
+			return;
+	}
+	CHECK(taken > 200000, "the fast path took only %llu of 2M frames",
+	      (unsigned long long)taken);
+}
+
 int main(int argc, char **argv)
 {
 	char prefix[64];
@@ -527,6 +584,7 @@ int main(int argc, char **argv)
 	for (uint32_t i = 0; i < N_FLOWS; i++)
 		gflow_make(&flows[i], i, N_ENIS);
 
+	test_fast_key();
 	test_shm_layout();
 	test_idle_active();
 	test_tcp_close();

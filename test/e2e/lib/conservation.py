@@ -17,7 +17,7 @@ for i, e in enumerate(st["enis"]):
     rec_b = s["accept_bytes"] + s["reject_bytes"]
     lost_p = (s["loss_ring_packets"] + s["loss_writer_packets"] + s["loss_recovery_packets"]
               + s["loss_other_packets"])
-    lost_b = s["loss_ring_bytes"] + s["loss_writer_bytes"]
+    lost_b = s["loss_ring_bytes"] + s["loss_writer_bytes"] + s["loss_recovery_bytes"]
     print("%s: accounted %d pk %d B, recorded %d pk %d B, lost %d pk %d B"
           % (e["eni_id"], e["packets_accounted"], e["bytes_accounted"], rec_p, rec_b, lost_p, lost_b))
     if (e["packets_accounted"], e["bytes_accounted"]) != (rec_p + lost_p, rec_b + lost_b):
