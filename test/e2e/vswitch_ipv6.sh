@@ -48,16 +48,17 @@ BASE=$EFD_BASE
 topo_init "$TAG" "$WORK" "$TOPO_ROOT/config/vswitch-topology-ipv6.json"
 topo_start "$VSW" --enable-all --drain-wait-ms 5000 || fail "switch did not start"
 efd_wait 20 efd_health_is "$BASE" up || fail "eniflowd did not attach"
+# shellcheck disable=SC2034 # read by topo_attach
 TOPO_IPV6=1
 topo_attach
 
 # Neighbour discovery: the first ping of each pair needs a multicast NS
 # (solicited-node address) flooded to the other ENIs and a unicast NA back.
-for pair in "1 2" "1 3" "2 3"; do
-	set -- $pair
-	topo_exec "$1" ping -6 -c 1 -W 2 "${V6[$2]}" > /dev/null || fail "first ping -6 vm$1 -> vm$2 (ND)"
-	topo_exec "$1" ip -6 neigh show "${V6[$2]}" | grep -q "${TOPO_MACS[$(($2 - 1))]}" ||
-		fail "vm$1 has no neighbour entry for vm$2: $(topo_exec "$1" ip -6 neigh)"
+for pair in 1:2 1:3 2:3; do
+	a=${pair%:*} b=${pair#*:}
+	topo_exec "$a" ping -6 -c 1 -W 2 "${V6[$b]}" > /dev/null || fail "first ping -6 vm$a -> vm$b (ND)"
+	topo_exec "$a" ip -6 neigh show "${V6[$b]}" | grep -q "${TOPO_MACS[$((b - 1))]}" ||
+		fail "vm$a has no neighbour entry for vm$b: $(topo_exec "$a" ip -6 neigh)"
 done
 sleep 0.5
 

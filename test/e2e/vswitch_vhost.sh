@@ -36,10 +36,10 @@ cleanup() {
 	local p
 	exec 7>&- 8>&- 2>/dev/null || true
 	for p in "${VM_PID[1]}" "${VM_PID[2]}" "$SW_PID" "$EFD_PID"; do
-		[ -n "$p" ] && kill "$p" 2>/dev/null || true
+		if [ -n "$p" ]; then kill "$p" 2>/dev/null || true; fi
 	done
 	for p in "${VM_PID[1]}" "${VM_PID[2]}" "$SW_PID" "$EFD_PID"; do
-		[ -n "$p" ] && wait "$p" 2>/dev/null || true
+		if [ -n "$p" ]; then wait "$p" 2>/dev/null || true; fi
 	done
 	rm -rf "/var/run/dpdk/$TAG" "/var/run/dpdk/${TAG}vm1" "/var/run/dpdk/${TAG}vm2" "$WORK"
 	rm -f /dev/hugepages/"${TAG}"map_*
@@ -67,7 +67,7 @@ vm_start() { # I PEER VDEV
 		-- -i --no-mlockall --eth-peer="0,${MAC[$j]}" --tx-ip="${IP[$i]},${IP[$j]}" \
 		--tx-udp="$((4000 + i - 1)),$((5000 + i - 1))" --txpkts=100 \
 		< "$WORK/vm$i.in" > "$WORK/vm$i.log" 2>&1 &
-	VM_PID[$i]=$!
+	VM_PID[i]=$!
 	eval "exec $((6 + i))> \"$WORK/vm$i.in\""
 }
 vm_cmd() { echo "$2" >&$((6 + $1)); }
@@ -119,7 +119,7 @@ for i in 1 2; do
 done
 for i in 1 2; do
 	wait "${VM_PID[$i]}" || fail "testpmd vm$i exited with status $?"
-	VM_PID[$i]=
+	VM_PID[i]=
 done
 "$TEL" "$TAG" /eniflow/stats /eniflow/workers | paste -sd, - | sed 's/^/[/; s/$/]/' > "$WORK/switch.json"
 # Both peers are gone: stopping the virtio_user port writes to a closed
