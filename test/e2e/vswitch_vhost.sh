@@ -7,8 +7,11 @@
 # at the receiver's ingress). Per ENI, the switch's rx equals what the
 # sender's testpmd reports sent and its tx what the receiver's reports
 # received, packets and bytes, exactly; the flow records eniflowd stores
-# carry each flow at both ENIs with those counts; and the switch still
-# stops cleanly (exit 0, flows flushed) after its vhost-user peers are gone.
+# carry each flow at both ENIs with those counts. vm2 then quits: the 64
+# frames vm1 sends it meanwhile are the workers' tx_dropped and the switch
+# goes on; a new testpmd on vm2's socket gets the next burst (net_vhost takes
+# a reconnecting peer). The switch still stops cleanly (exit 0, flows
+# flushed) after all its vhost-user peers are gone.
 # Needs root and hugepages. vhost-user maps the virtio side's memory by fd:
 # the virtio_user testpmd runs with --in-memory --single-file-segments
 # (memfd hugepages), the switch (a virtio_user port, and eniflowd must
@@ -29,16 +32,16 @@ TAG=vh$$
 WORK=$(mktemp -d /tmp/eniflow-e2e-vhost.XXXXXX)
 SW_PID=
 EFD_PID=
-VM_PID=("" "" "")
+VM_PID=("" "" "" "")
 MAC=("" 02:00:0a:09:00:01 02:00:0a:09:00:02)
 IP=("" 10.9.0.1 10.9.0.2)
 cleanup() {
 	local p
-	exec 7>&- 8>&- 2>/dev/null || true
-	for p in "${VM_PID[1]}" "${VM_PID[2]}" "$SW_PID" "$EFD_PID"; do
+	exec 7>&- 8>&- 9>&- 2>/dev/null || true
+	for p in "${VM_PID[@]}" "$SW_PID" "$EFD_PID"; do
 		if [ -n "$p" ]; then kill "$p" 2>/dev/null || true; fi
 	done
-	for p in "${VM_PID[1]}" "${VM_PID[2]}" "$SW_PID" "$EFD_PID"; do
+	for p in "${VM_PID[@]}" "$SW_PID" "$EFD_PID"; do
 		if [ -n "$p" ]; then wait "$p" 2>/dev/null || true; fi
 	done
 	rm -rf "/var/run/dpdk/$TAG" "/var/run/dpdk/${TAG}vm1" "/var/run/dpdk/${TAG}vm2" "$WORK"
@@ -102,8 +105,17 @@ settle() { # ENI: wait until its rx stands still and is not 0
 	done
 	fail "ENI $1: rx never settled ($a, $b)"
 }
-# vm1 sends 4 bursts of 32, then vm2 sends 3 bursts back (tx_first: the
-# txonly engine's bursts, then forwarding goes on in rxonly).
+tx_dropped() { "$TEL" "$TAG" /eniflow/workers | "$PY" -c "import json,sys; print(sum(json.load(sys.stdin)['tx_dropped']))"; }
+vm_quit() { # I: print the port's final counters, quit, wait for a clean exit
+	vm_cmd "$1" "stop"
+	vm_cmd "$1" "show port stats all"
+	vm_cmd "$1" "quit"
+	eval "exec $((6 + $1))>&-"
+	wait "${VM_PID[$1]}" || fail "testpmd vm$1 exited with status $?"
+	VM_PID[$1]=
+}
+# Phase 1: vm1 sends 4 bursts of 32, then vm2 sends 3 bursts back
+# (tx_first: the txonly engine's bursts, then forwarding goes on in rxonly).
 vm_cmd 1 "stop"
 vm_cmd 1 "start tx_first 4"
 settle 0
@@ -111,18 +123,30 @@ vm_cmd 2 "stop"
 vm_cmd 2 "start tx_first 3"
 settle 1
 sleep 0.3
-for i in 1 2; do
-	vm_cmd $i "stop"
-	vm_cmd $i "show port stats all"
-	vm_cmd $i "quit"
-	eval "exec $((6 + i))>&-"
-done
-for i in 1 2; do
-	wait "${VM_PID[$i]}" || fail "testpmd vm$i exited with status $?"
-	VM_PID[i]=
-done
+vm_quit 2
+# Phase 2: vm2 is gone. What vm1 sends it now (2 bursts) is accepted at
+# vm2's ENI but the port cannot take it: the workers' tx_dropped, and the
+# switch goes on.
+vm_cmd 1 "stop"
+vm_cmd 1 "start tx_first 2"
+efd_wait 10 test "$(tx_dropped)" = 64 || fail "tx_dropped $(tx_dropped) after 64 frames to a gone peer"
+kill -0 "$SW_PID" || fail "the switch died when its net_vhost peer quit"
+# Phase 3: a new VM (testpmd "vm3", vm2's MAC) on the same socket gets the
+# next burst: the net_vhost port takes a reconnecting peer.
+MAC[3]=${MAC[2]} IP[3]=${IP[2]}
+vm_start 3 1 "virtio_user_${TAG}vm3,path=$WORK/vm2.sock,queues=1,mac=${MAC[2]}"
+vm_cmd 3 "set fwd rxonly"
+vm_cmd 3 "start"
+efd_wait 20 grep -q "rxonly packet forwarding packets/burst" "$WORK/vm3.log" ||
+	fail "testpmd vm3 did not start forwarding"
+sleep 0.5
+vm_cmd 1 "stop"
+vm_cmd 1 "start tx_first 1"
+sleep 1
+vm_quit 1
+vm_quit 3
 "$TEL" "$TAG" /eniflow/stats /eniflow/workers | paste -sd, - | sed 's/^/[/; s/$/]/' > "$WORK/switch.json"
-# Both peers are gone: stopping the virtio_user port writes to a closed
+# All peers are gone: stopping the virtio_user port writes to a closed
 # socket (it once killed the switch with SIGPIPE, losing the last flows).
 kill -INT "$SW_PID"
 wait "$SW_PID" || fail "switch exited with status $? after its vhost-user peers quit"
@@ -145,26 +169,33 @@ def port_stats(i):
     g = lambda k: int(re.search(k + r":\s+(\d+)", blk).group(1))
     return {"rx": (g("RX-packets"), g("RX-bytes")), "tx": (g("TX-packets"), g("TX-bytes")),
             "rx_missed": g("RX-missed"), "tx_errors": g("TX-errors")}
-vm = [port_stats(0), port_stats(1)]
+vm = [port_stats(0), port_stats(1), port_stats(2)]  # vm1, vm2, vm3 (vm2's successor)
+print("testpmd:", vm)
 sw, workers = json.load(open(f"{w}/switch.json"))
+# what each ENI's VM sent and received, per testpmd
+sent = [vm[0]["tx"], vm[1]["tx"]]
+got = [vm[0]["rx"], tuple(a + b for a, b in zip(vm[1]["rx"], vm[2]["rx"]))]
 for i in range(2):
     rx = (sw["rx_packets"][i], sw["rx_bytes"][i])
     tx = (sw["tx_packets"][i], sw["tx_bytes"][i])
-    print(f"vm{i + 1}: testpmd sent {vm[i]['tx'][0]}/{vm[i]['tx'][1]}B received "
-          f"{vm[i]['rx'][0]}/{vm[i]['rx'][1]}B; switch ENI {i} rx {rx[0]}/{rx[1]}B tx {tx[0]}/{tx[1]}B,"
-          f" forwarded {sw['forwarded_packets'][i]}, rejected {sw['rejected_packets'][i]}")
-    if vm[i]["tx"] != rx:
-        bad.append(f"vm{i + 1} sent {vm[i]['tx']} but the switch received {rx} on its ENI")
-    if vm[i]["rx"] != tx:
-        bad.append(f"vm{i + 1} received {vm[i]['rx']} but the switch sent {tx} to its ENI")
+    print(f"ENI {i}: its VMs sent {sent[i][0]}/{sent[i][1]}B received {got[i][0]}/{got[i][1]}B;"
+          f" switch rx {rx[0]}/{rx[1]}B tx {tx[0]}/{tx[1]}B, forwarded {sw['forwarded_packets'][i]},"
+          f" rejected {sw['rejected_packets'][i]}")
+    if sent[i] != rx:
+        bad.append(f"ENI {i}: its VM sent {sent[i]} but the switch received {rx}")
+    if got[i] != tx:
+        bad.append(f"ENI {i}: its VMs received {got[i]} but the switch sent {tx}")
     if (sw["forwarded_packets"][i], sw["forwarded_bytes"][i]) != rx or sw["rejected_packets"][i]:
         bad.append(f"ENI {i}: not everything it sent was forwarded")
-want_tx = (128, 12800), (96, 9600)  # within a 256-descriptor ring
-for i in range(2):
-    if vm[i]["tx"] != want_tx[i]:
-        bad.append(f"vm{i + 1} sent {vm[i]['tx']}, want {want_tx[i]} (bursts x 32 x 100 B)")
-if sum(workers["tx_dropped"]) or sum(workers["no_route"]):
-    bad.append(f"workers dropped: {workers}")
+# 4 + 2 + 1 bursts from vm1 (2 while vm2 was gone), 3 from vm2; vm2 got the
+# first 4, vm3 the last one; each burst 32 frames of 100 bytes.
+want = {"vm1 tx": (vm[0]["tx"], (224, 22400)), "vm2 tx": (vm[1]["tx"], (96, 9600)),
+        "vm2 rx": (vm[1]["rx"], (128, 12800)), "vm3 rx": (vm[2]["rx"], (32, 3200)),
+        "vm1 rx": (vm[0]["rx"], (96, 9600)),
+        "tx_dropped": (sum(workers["tx_dropped"]), 64), "no_route": (sum(workers["no_route"]), 0)}
+for k, (g, e) in want.items():
+    if g != e:
+        bad.append(f"{k}: {g}, want {e}")
 # Flow records: each flow at both ENIs, with the testpmd counts.
 recs = [json.loads(l) for l in open(f"{w}/cat.jsonl") if l.strip()]
 flows = [r for r in recs if r["packets"] is not None]
@@ -177,14 +208,17 @@ for s in range(2):
     for eni, direction, rule in ((s, "egress", 401), (d, "ingress", 301)):
         rs = [r for r in flows if (r["srcaddr"], r["dstaddr"], r["protocol"], r["srcport"],
               r["dstport"]) == key and r["eni-index"] == eni and r["flow-direction"] == direction]
-        got = (sum(r["packets"] for r in rs), sum(r["bytes"] for r in rs))
-        if got != vm[s]["tx"] or any(r["action"] != "ACCEPT" or r["rule-id"] != rule for r in rs):
-            bad.append(f"flow {key} at ENI {eni} {direction}: records {got} {[(r['action'], r['rule-id']) for r in rs]},"
-                       f" testpmd sent {vm[s]['tx']} (want ACCEPT by rule {rule})")
+        n = (sum(r["packets"] for r in rs), sum(r["bytes"] for r in rs))
+        if n != sent[s] or any(r["action"] != "ACCEPT" or r["rule-id"] != rule for r in rs):
+            bad.append(f"flow {key} at ENI {eni} {direction}: records {n} {[(r['action'], r['rule-id']) for r in rs]},"
+                       f" testpmd sent {sent[s]} (want ACCEPT by rule {rule})")
         else:
-            print(f"records: {key} at ENI {eni} {direction}: {got[0]}/{got[1]}B ACCEPT rule {rule}")
-if len(flows) != 4:
-    bad.append(f"{len(flows)} flow records, want 4: {[(r['srcaddr'], r['dstaddr'], r['eni-index']) for r in flows]}")
+            print(f"records: {key} at ENI {eni} {direction}: {n[0]}/{n[1]}B ACCEPT rule {rule}")
+# Nothing else crossed the switch (a flow may span several 1 s windows).
+keys = {(r["srcaddr"], r["dstaddr"], r["protocol"], r["srcport"], r["dstport"], r["eni-index"],
+         r["flow-direction"]) for r in flows}
+if len(keys) != 4:
+    bad.append(f"{len(keys)} distinct flows in the records, want 4: {sorted(keys)}")
 if bad:
     print("\n".join("FAIL: " + x for x in bad), file=sys.stderr)
     sys.exit(1)
