@@ -226,6 +226,10 @@ int main(int argc, char **argv)
 	char err[VS_ERR_LEN];
 	int sep, n_eal, rc;
 
+	/* A vhost-user peer (virtio_user port) that goes away must cost that
+	 * port its link, not the switch its life: DPDK writes to the socket
+	 * without MSG_NOSIGNAL, so a write after the peer closed raised SIGPIPE. */
+	signal(SIGPIPE, SIG_IGN);
 	for (sep = 1; sep < argc && strcmp(argv[sep], "--") != 0; sep++)
 		;
 	if (sep == argc || parse_opts(argc - sep, argv + sep, &o) != 0) {

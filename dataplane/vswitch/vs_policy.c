@@ -308,6 +308,12 @@ static void sg_decide(const struct vs_policy *p, struct vs_conn *ct, const struc
 	}
 }
 
+/* IP, and not neighbour discovery: what the ACL and the SGs decide. */
+static inline bool policed(const struct vs_flow *f)
+{
+	return f->family != 0 && !f->nd;
+}
+
 void vs_policy_check(const struct vs_policy *p, struct vs_conn *ct, const struct vs_check *c,
 		     uint16_t n, struct vs_verdict *out, uint64_t now_ns)
 {
@@ -315,15 +321,15 @@ void vs_policy_check(const struct vs_policy *p, struct vs_conn *ct, const struct
 	bool want[VS_CHECK_BURST] = {false};
 
 	for (uint16_t i = 0; i < n; i++) {
-		want[i] = c[i].flow->family != 0 && p->cfg->enis[c[i].eni].acl >= 0;
-		if (c[i].flow->family != 0)
+		want[i] = policed(c[i].flow) && p->cfg->enis[c[i].eni].acl >= 0;
+		if (policed(c[i].flow))
 			hash[i] = vs_conn_prefetch(ct, c[i].eni, c[i].flow);
 		out[i] = (struct vs_verdict){.verdict = REC_VERDICT_ACCEPT, .layer = REC_LAYER_NONE};
 	}
 	classify_layer(p, CTX_ACL, c, n, want, acl_res);
 	for (uint16_t i = 0; i < n; i++) {
 		if (!want[i]) {
-			want[i] = c[i].flow->family != 0;
+			want[i] = policed(c[i].flow);
 			continue;
 		}
 		const struct vs_ctx *ctx = &p->ctx[CTX_ACL][c[i].flow->family == 6][c[i].dir];
@@ -344,6 +350,54 @@ void vs_policy_check(const struct vs_policy *p, struct vs_conn *ct, const struct
 	for (uint16_t i = 0; i < n; i++)
 		if (want[i])
 			sg_decide(p, ct, &c[i], sg_res[i], hash[i], &out[i], now_ns);
+}
+
+/*
+ * Follow the IPv6 extension headers from offset off (next header nh) to the
+ * upper-layer protocol, so that a rule for "icmpv6" or "tcp" matches an MLD
+ * report behind a hop-by-hop header or the first fragment of a TCP segment
+ * as it does for IPv4, and the switch decides on the protocol the flow
+ * record reports (the plugin's parser follows as many headers: the
+ * fuzz_vs_parse target checks that the two agree). Non-first fragments: the
+ * real protocol, no ports (IPv4 likewise). A chain longer than VS_MAX_EXT or
+ * cut short stops there.
+ */
+#define VS_MAX_EXT 8
+static uint32_t ipv6_walk(const uint8_t *b, uint32_t len, uint32_t off, uint8_t nh,
+			  uint8_t *proto, bool *ports)
+{
+	*ports = false;
+	for (int i = 0; i <= VS_MAX_EXT; i++) {
+		uint32_t hl;
+		bool ext = nh == 0 || nh == 43 || nh == 44 || nh == 60 || nh == 51;
+		if (!ext) {
+			*proto = nh;
+			*ports = true;
+			return off;
+		}
+		if (i == VS_MAX_EXT)
+			break;
+		if (nh == 44) { /* fragment */
+			if (len < off + 8)
+				break;
+			if (((b[off + 2] << 8 | b[off + 3]) & 0xfff8) != 0) {
+				nh = b[off]; /* non-first fragment */
+				break;
+			}
+			hl = 8;
+		} else {
+			if (len < off + 2)
+				break;
+			hl = nh == 51 ? (b[off + 1] + 2u) * 4 : (b[off + 1] + 1u) * 8;
+		}
+		if (len < off + hl)
+			break;
+		nh = b[off];
+		off += hl;
+	}
+	*proto = nh;
+	*ports = false;
+	return off;
 }
 
 void vs_flow_parse(const uint8_t *b, uint32_t len, struct vs_flow *f)
@@ -372,14 +426,16 @@ void vs_flow_parse(const uint8_t *b, uint32_t len, struct vs_flow *f)
 		l4 = off + ihl;
 	} else if (et == 0x86dd && len >= off + 40 && (b[off] >> 4) == 6) {
 		f->family = 6;
-		f->proto = b[off + 6];
 		memcpy(f->src, b + off + 8, 16);
 		memcpy(f->dst, b + off + 24, 16);
-		ports = true;
-		l4 = off + 40;
+		l4 = ipv6_walk(b, len, off + 40, b[off + 6], &f->proto, &ports);
 	} else {
 		return;
 	}
+	/* Neighbour discovery: hop limit 255 proves it never left the link. */
+	if (f->family == 6 && f->proto == 58 && ports && len > l4 && b[l4] >= 133 && b[l4] <= 137 &&
+	    b[off + 7] == 255)
+		f->nd = 1;
 	if (ports && (f->proto == 6 || f->proto == 17 || f->proto == 132) && len >= l4 + 4) {
 		f->sport = (uint16_t)(b[l4] << 8 | b[l4 + 1]);
 		f->dport = (uint16_t)(b[l4 + 2] << 8 | b[l4 + 3]);

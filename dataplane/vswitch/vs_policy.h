@@ -13,7 +13,12 @@
  * they allow opens an entry in the calling lcore's connection table
  * (struct vs_conn), and the reverse packet at the same ENI is allowed by it,
  * reported with the rule that opened the connection.
- * Non-IP frames (ARP, ...) are not subject to either layer.
+ * Non-IP frames (ARP, ...) are not subject to either layer, nor is IPv6
+ * neighbour discovery (ICMPv6 types 133-137 with hop limit 255, which no
+ * router forwards), the IPv6 counterpart of ARP: the kernel sends its
+ * unicast neighbour probes from the link-local address, so a security group
+ * allowing ICMPv6 only from the VPC's prefix would drop them and IPv6
+ * between its ENIs would stall each time a neighbour entry goes stale.
  */
 #ifndef ENIFLOW_VS_POLICY_H
 #define ENIFLOW_VS_POLICY_H
@@ -27,6 +32,7 @@ struct vs_flow {
 	uint8_t proto;   /**< IP protocol */
 	uint16_t sport;  /**< TCP/UDP ports in host order, 0 otherwise */
 	uint16_t dport;
+	uint8_t nd;      /**< 1: IPv6 neighbour discovery, exempt from the policy */
 	uint8_t src[16];
 	uint8_t dst[16];
 };
@@ -78,8 +84,10 @@ void vs_policy_check(const struct vs_policy *p, struct vs_conn *ct, const struct
 /**
  * Parse the L3/L4 header of an Ethernet frame (data bounded by len).
  * Frames that are not IPv4/IPv6, or too short to be, give family 0.
- * IPv4 fragments other than the first, and IPv6 extension headers, give
- * ports 0.
+ * IPv6 extension headers (hop-by-hop, routing, fragment, destination
+ * options, AH; at most 8) are followed to the upper-layer protocol.
+ * Fragments other than the first, and chains cut short or too long, give
+ * ports 0 (proto: the fragment's protocol, or the header not followed).
  */
 void vs_flow_parse(const uint8_t *frame, uint32_t len, struct vs_flow *f);
 

@@ -6,6 +6,9 @@
 ENIFLOW_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 
 # Packages the build needs, then the tools the tests and demo drive.
+# dpdk-dev also brings dpdk-testpmd (the virtio_user peer of
+# test/e2e/vswitch_vhost.sh) and, through libdpdk-dev, the net_vhost and
+# virtio PMDs; coreutils (stdbuf) is always there.
 ENIFLOW_BUILD_PKGS="dpdk-dev libdpdk-dev libnuma-dev libjansson-dev libmicrohttpd-dev
   liblz4-dev libmaxminddb-dev meson ninja-build pkg-config gcc lz4"
 ENIFLOW_TOOL_PKGS="tshark iproute2 iputils-ping curl iperf3 netcat-openbsd python3

@@ -3,7 +3,9 @@
  * and ACL rules (v4 and v6, ingress and egress, default deny, lowest ACL
  * number first), that return traffic of an allowed connection is allowed
  * until it idles out, and that bursts agree with a linear reference model
- * on thousands of random crossings. EAL without hugepages.
+ * on thousands of random crossings, and that the parser follows IPv6
+ * extension headers to the upper-layer protocol (an ICMPv6 rule matches an
+ * MLD report behind hop-by-hop options). EAL without hugepages.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -296,6 +298,86 @@ static void test_model(const struct vs_config *cfg, struct vs_policy *p)
 	vs_conn_destroy(ct);
 }
 
+/* An IPv6 frame fd00::1 -> fd00::2 with the given extension headers, then an
+ * upper-layer header of proto (ports 40000 -> 8080 for TCP). */
+static uint32_t frame6(uint8_t *b, const uint8_t *ext, uint32_t ext_len, uint8_t first_nh,
+		       uint8_t proto)
+{
+	uint32_t n = 14 + 40;
+	memset(b, 0, 128);
+	b[12] = 0x86, b[13] = 0xdd, b[14] = 0x60, b[20] = first_nh, b[21] = 64;
+	inet_pton(AF_INET6, "fd00::1", b + 22);
+	inet_pton(AF_INET6, "fd00::2", b + 38);
+	if (ext_len)
+		memcpy(b + n, ext, ext_len);
+	n += ext_len;
+	if (proto == 6) {
+		b[n] = 40000 >> 8, b[n + 1] = 40000 & 0xff, b[n + 2] = 8080 >> 8, b[n + 3] = 8080 & 0xff;
+		return n + 20;
+	}
+	b[n] = 143; /* ICMPv6 MLDv2 report */
+	return n + 8;
+}
+
+static void test_parse_ipv6_ext(struct vs_policy *p, struct vs_conn *ct)
+{
+	uint8_t b[128];
+	struct vs_flow f;
+	/* hop-by-hop (router alert, 8 bytes) -> ICMPv6, as an MLD report */
+	const uint8_t hbh[8] = {58, 0, 5, 2, 0, 0, 1, 0};
+	vs_flow_parse(b, frame6(b, hbh, 8, 0, 58), &f);
+	CHECK(f.family == 6 && f.proto == 58, "HBH+ICMPv6: family %u proto %u", f.family, f.proto);
+	struct vs_check c = {.eni = 0, .dir = IN, .flow = &f};
+	struct vs_verdict v;
+	vs_policy_check(p, ct, &c, 1, &v, 1);
+	EXPECT(v, ACC, SG, 103, "HBH+ICMPv6 from fd00::1 at web1 ingress: SG icmpv6 rule");
+	/* neighbour solicitation from a link-local address (hop limit 255):
+	 * exempt like ARP, though web1's SG allows ICMPv6 from fd00::/16 only */
+	uint32_t n = frame6(b, NULL, 0, 58, 58);
+	b[21] = 255;
+	b[54] = 135;
+	inet_pton(AF_INET6, "fe80::1", b + 22);
+	vs_flow_parse(b, n, &f);
+	CHECK(f.nd == 1, "NS hop limit 255: nd %u", f.nd);
+	vs_policy_check(p, ct, &c, 1, &v, 1);
+	EXPECT(v, ACC, NONE, 0, "link-local NS at web1 ingress: not policed");
+	b[21] = 64; /* the same with hop limit 64 is not ND: the SG rejects it */
+	vs_flow_parse(b, n, &f);
+	vs_policy_check(p, ct, &c, 1, &v, 1);
+	CHECK(f.nd == 0, "NS hop limit 64: nd %u", f.nd);
+	EXPECT(v, REJ, SG, 0, "link-local NS with hop limit 64 at web1 ingress");
+	/* first fragment of TCP: protocol and ports */
+	const uint8_t frag1[8] = {6, 0, 0, 1, 0, 0, 0, 7};
+	vs_flow_parse(b, frame6(b, frag1, 8, 44, 6), &f);
+	CHECK(f.proto == 6 && f.sport == 40000 && f.dport == 8080,
+	      "first fragment: proto %u ports %u -> %u", f.proto, f.sport, f.dport);
+	/* non-first fragment (offset 185 x 8): TCP, no ports */
+	const uint8_t frag2[8] = {6, 0, 0x05, 0xc8, 0, 0, 0, 7};
+	vs_flow_parse(b, frame6(b, frag2, 8, 44, 6), &f);
+	CHECK(f.proto == 6 && f.sport == 0 && f.dport == 0,
+	      "non-first fragment: proto %u ports %u -> %u", f.proto, f.sport, f.dport);
+	/* destination options cut short by the frame's end: stops at it, no ports */
+	const uint8_t dst[2] = {6, 3};
+	(void)frame6(b, dst, 2, 60, 58);
+	vs_flow_parse(b, 14 + 40 + 2, &f);
+	CHECK(f.family == 6 && f.proto == 60 && f.dport == 0, "cut-short options: proto %u dport %u",
+	      f.proto, f.dport);
+	/* 8 hop-by-hop headers are followed (as the plugin does), 9 are not */
+	uint8_t big[160];
+	for (int k = 8; k <= 9; k++) {
+		uint32_t fl = 14 + 40 + 8 * (uint32_t)k + 20;
+		memset(big, 0, sizeof(big));
+		memcpy(big, b, 14 + 40);
+		big[20] = 0;
+		for (int i = 0; i < k; i++)
+			big[54 + 8 * i] = i < k - 1 ? 0 : 6;
+		big[54 + 8 * k + 3] = 80;
+		vs_flow_parse(big, fl, &f);
+		CHECK(k == 8 ? f.proto == 6 && f.dport == 80 : f.proto == 0 && f.dport == 0,
+		      "%d extension headers: proto %u dport %u", k, f.proto, f.dport);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	char *eal[] = {argv[0], "--no-huge", "-m", "256", "--no-pci", "--log-level=*:warning",
@@ -330,6 +412,7 @@ int main(int argc, char **argv)
 	test_acl_order(base);
 	test_conn_lru(p);
 	test_model(cfg, p);
+	test_parse_ipv6_ext(p, ct);
 	vs_conn_destroy(ct);
 	vs_policy_destroy(p);
 	free(cfg);

@@ -6,6 +6,10 @@
 #   efd_download BASE LIST DIR    download every listed segment into DIR
 #   efd_conservation STATS SUM    per ENI: accounted == recorded + reported lost
 #                                 (STATS: GET /v1/stats; SUM: efd_segsum JSON)
+#   efd_start_logging EFD DIR TAG RESOURCE  start eniflowd (PID in EFD_PID, URL
+#                                 in EFD_BASE, log DIR/efd.log) for switch
+#                                 instance TAG, and create an ALL flow log with
+#                                 a 1 s interval on RESOURCE before any switch
 EFD_PY=$(command -v /usr/bin/python3 || command -v python3)
 EFD_LIB=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
@@ -32,3 +36,20 @@ efd_download() {
 }
 
 efd_conservation() { "$EFD_PY" "$EFD_LIB/conservation.py" "$@"; }
+
+efd_start_logging() {
+	local efd=$1 dir=$2 tag=$3 res=$4 port code
+	port=$(efd_free_port)
+	echo "efd-$tag-0123456789abcdef" > "$dir/token"
+	cat > "$dir/efd.json" <<JSON
+{"data_dir": "$dir/data", "listen": "127.0.0.1:$port", "token_file": "$dir/token",
+ "instance": "$tag", "file_prefix": "$tag", "eal_lcore": 0, "rotate_age_s": 5}
+JSON
+	EFD_BASE=http://127.0.0.1:$port
+	"$efd" --config "$dir/efd.json" 2> "$dir/efd.log" &
+	EFD_PID=$!
+	efd_wait 10 efd_health_is "$EFD_BASE" down || { echo "eniflowd did not start" >&2; return 1; }
+	code=$(curl -s -o "$dir/resp" -w '%{http_code}' -XPOST -H "Authorization: Bearer $(cat "$dir/token")" \
+		"$EFD_BASE/v1/flow-logs" -d "{\"resource\":\"$res\",\"traffic_type\":\"ALL\",\"aggregation_interval_s\":1}")
+	[ "$code" = 201 ] || { echo "flow log on $res: $code $(cat "$dir/resp")" >&2; return 1; }
+}

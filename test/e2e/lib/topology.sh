@@ -2,8 +2,9 @@
 # ports of eniflow-vswitch, in two subnets of one VPC (config template:
 # config/vswitch-topology.json). Sourced by e2e tests and scripts/demo.
 #
-#   topo_init TAG WORKDIR         names: namespaces TAG-vm1..3, taps TAG1..3,
-#                                 EAL file prefix TAG, instance TAG (<= 12 chars)
+#   topo_init TAG WORKDIR [TEMPLATE]  names: namespaces TAG-vm1..3, taps TAG1..3,
+#                                 EAL file prefix TAG, instance TAG (<= 12 chars);
+#                                 TEMPLATE: another config (TAG replaced likewise)
 #   topo_start SWITCH_BIN [switch options...]   start the switch, wait for taps
 #   topo_attach                   move taps into namespaces, set MAC/IP, up
 #   topo_exec I CMD...            run CMD in VM I (1..3)
@@ -14,9 +15,15 @@
 # The VMs' IPv6 is disabled so that the kernel sends nothing on its own but
 # ARP; the addresses share one /16 so VMs of both subnets ARP each other (the
 # switch is an L2 switch).
+# TOPO_IPV6=1 (set before topo_attach) keeps IPv6 on and adds TOPO_IP6S, one
+# /48 for all three VMs (neighbour discovery across both subnets, as ARP),
+# without DAD or router solicitations, and with the MLD reports sped up, so
+# the only unsolicited IPv6 frames are a few MLD reports right after link up.
 TOPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
 TOPO_IPS=(10.0.1.10 10.0.1.11 10.0.2.10)
 TOPO_MACS=(02:00:0a:00:01:0a 02:00:0a:00:01:0b 02:00:0a:00:02:0a)
+TOPO_IP6S=(fd00:e2e:0:1::10 fd00:e2e:0:1::11 fd00:e2e:0:2::10)
+TOPO_IPV6=${TOPO_IPV6:-0}
 TOPO_EAL_MEM=${TOPO_EAL_MEM:--m 512}
 TOPO_PIDS=()
 TOPO_SWITCH_PID=
@@ -26,12 +33,13 @@ topo_init() {
 	TOPO_DIR=$2
 	mkdir -p "$TOPO_DIR"
 	TOPO_CONFIG=$TOPO_DIR/topology.json
-	sed "s/TAG/$TOPO_TAG/g" "$TOPO_ROOT/config/vswitch-topology.json" > "$TOPO_CONFIG"
+	sed "s/TAG/$TOPO_TAG/g" "${3:-$TOPO_ROOT/config/vswitch-topology.json}" > "$TOPO_CONFIG"
 }
 
 topo_ns() { echo "$TOPO_TAG-vm$1"; }
 topo_tap() { echo "$TOPO_TAG$1"; }
 topo_ip() { echo "${TOPO_IPS[$(($1 - 1))]}"; }
+topo_ip6() { echo "${TOPO_IP6S[$(($1 - 1))]}"; }
 
 topo_start() {
 	local bin=$1; shift
@@ -61,12 +69,29 @@ topo_attach() {
 		ip netns add "$ns"
 		ip link set dev "$tap" netns "$ns"
 		ip -n "$ns" link set dev "$tap" down
-		ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 \
-			net.ipv6.conf.default.disable_ipv6=1 "net.ipv6.conf.$tap.disable_ipv6=1"
+		if [ "$TOPO_IPV6" = 1 ]; then
+			topo_ipv6_sysctls "$ns" "$tap"
+		else
+			ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 \
+				net.ipv6.conf.default.disable_ipv6=1 "net.ipv6.conf.$tap.disable_ipv6=1"
+		fi
 		ip -n "$ns" link set dev "$tap" address "${TOPO_MACS[$((i - 1))]}"
 		ip -n "$ns" addr add "$(topo_ip $i)/16" dev "$tap"
+		if [ "$TOPO_IPV6" = 1 ]; then
+			ip -n "$ns" addr add "$(topo_ip6 $i)/48" dev "$tap" nodad
+		fi
 		ip -n "$ns" link set dev lo up
 		ip -n "$ns" link set dev "$tap" up
+	done
+}
+
+topo_ipv6_sysctls() { # NS TAP
+	local k c
+	for c in all default "$2"; do
+		for k in disable_ipv6=0 accept_dad=0 router_solicitations=0 accept_ra=0 \
+			mldv2_unsolicited_report_interval=10 mldv1_unsolicited_report_interval=10; do
+			ip netns exec "$1" sysctl -qw "net.ipv6.conf.$c.$k"
+		done
 	done
 }
 
