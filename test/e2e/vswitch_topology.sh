@@ -63,60 +63,8 @@ if topo_exec 1 nc -z -w 1 10.0.2.10 9999; then fail "nc -z to port 9999 connecte
 sleep 1
 snapshot "$WORK/after.json"
 
-python3 - "$WORK/before.json" "$WORK/after.json" "$(grep -o '[0-9.]* [MG]bits/sec' "$WORK/iperf.txt" | tail -1)" <<'PY'
-import json, sys
-b, a = (json.load(open(p)) for p in sys.argv[1:3])
-bad = []
-def d(side, key, i):
-    return side["a"][key][i] - side["b"][key][i]
-sw_b, rej_b = b["switch"]; sw_a, rej_a = a["switch"]
-ids = sw_a["eni"]
-for i in range(3):
-    kb, ka = b["kernel"][str(i + 1)], a["kernel"][str(i + 1)]
-    k = {x: ka[x] - kb[x] for x in ka}
-    s = {x: sw_a[x][i] - sw_b[x][i] for x in sw_a if x != "eni"}
-    # The VM's tap transmits what the switch receives, and receives what it sends.
-    pairs = [("tx_packets", "rx_packets"), ("tx_bytes", "rx_bytes"),
-             ("rx_packets", "tx_packets"), ("rx_bytes", "tx_bytes")]
-    for kk, sk in pairs:
-        if k[kk] != s[sk]:
-            bad.append(f"{ids[i]}: kernel {kk} +{k[kk]} but switch {sk} +{s[sk]}")
-    # Nothing was rejected on its way out of a VM: all it sent was forwarded.
-    if s["forwarded_bytes"] != s["rx_bytes"] or s["forwarded_packets"] != s["rx_packets"]:
-        bad.append(f"{ids[i]}: forwarded {s['forwarded_packets']}/{s['forwarded_bytes']}B != rx")
-    if s["tx_packets"] == 0:
-        bad.append(f"{ids[i]}: nothing forwarded to it")
-    # Every packet crossing this ENI went to the plugin, and was accounted
-    # (flow logs are enabled for all): egress = rx, ingress = tx + rejected at ingress.
-    if s["accounted_packets"] != s["seen_packets"]:
-        bad.append(f"{ids[i]}: accounted {s['accounted_packets']} != seen {s['seen_packets']}")
-    print(f"{ids[i]}: kernel tx {k['tx_packets']}/{k['tx_bytes']}B rx {k['rx_packets']}/{k['rx_bytes']}B"
-          f" = switch rx {s['rx_packets']}/{s['rx_bytes']}B tx {s['tx_packets']}/{s['tx_bytes']}B,"
-          f" rejected {s['rejected_packets']}, accounted {s['accounted_packets']}")
-def rejects(r):
-    return {(r["eni_index"][j], r["direction"][j], r["layer"][j], r["rule"][j]): r["packets"][j]
-            for j in range(len(r["rule"]))}
-rb, ra = rejects(rej_b), rejects(rej_a)
-delta = {k: v - rb.get(k, 0) for k, v in ra.items() if v != rb.get(k, 0)}
-print("rejects (eni, dir 0=in, layer 1=SG 2=ACL, rule): packets:", delta)
-# nc -z sends SYN + retransmits within 1 s: at least one each, at vm3's ingress.
-acl22 = delta.pop((2, 0, 2, 10), 0)
-sgdef = delta.pop((2, 0, 1, 0), 0)
-if acl22 < 1:
-    bad.append("no SYN to port 22 rejected by ACL rule 10 at eni-00000003 ingress")
-if sgdef < 1:
-    bad.append("no SYN to port 9999 rejected by the SG default at eni-00000003 ingress")
-if delta:
-    bad.append(f"unexpected rejects: {delta}")
-# The rejected SYNs are the only rejects: the switch's rejected counter agrees.
-rej3 = sw_a["rejected_packets"][2] - sw_b["rejected_packets"][2]
-if rej3 != acl22 + sgdef:
-    bad.append(f"eni-00000003 rejected {rej3} != ACL {acl22} + SG {sgdef}")
-print("iperf3:", sys.argv[3])
-if bad:
-    print("\n".join("FAIL: " + x for x in bad), file=sys.stderr)
-    sys.exit(1)
-print("vswitch_topology: ok")
-PY
+python3 "$HERE/lib/topo_counters.py" "$WORK/before.json" "$WORK/after.json" 10 \
+	"iperf3: $(grep -o '[0-9.]* [MG]bits/sec' "$WORK/iperf.txt" | tail -1)" || fail "counters"
+echo "vswitch_topology: ok"
 topo_stop_switch || fail "switch exited with status $?"
 grep -q "stopped, flows flushed" "$WORK/switch.log" || fail "no clean shutdown: $(cat "$WORK/switch.log")"
