@@ -106,17 +106,8 @@ unsigned fl_loss_drain(struct fl_worker *w)
 		struct fl_loss *l = &w->loss[eni];
 		struct rec_flow r;
 
-		memset(&r, 0, sizeof(r));
-		r.version = REC_VERSION;
-		r.kind = REC_KIND_LOSS;
-		r.end_reason = REC_END_LOSS_RING;
-		r.eni = eni;
-		r.sample_1_in_n = w->cfg[eni].sample_n;
-		r.lost_records = l->records;
-		r.packets = l->packets;
-		r.bytes = l->bytes;
-		r.first_ns = l->first_ns;
-		r.last_ns = l->last_ns;
+		rec_loss_init(&r, eni, REC_END_LOSS_RING, w->cfg[eni].sample_n, l->records,
+			      l->packets, l->bytes, l->first_ns, l->last_ns);
 		if (rte_ring_sp_enqueue_elem(w->ring, &r, sizeof(r)) != 0)
 			break; /* still full: the loss stays pending, nothing new is lost */
 		memset(l, 0, sizeof(*l));

@@ -85,6 +85,23 @@ static int bad(char *msg, size_t len, const char *field, unsigned v)
 	return -EINVAL;
 }
 
+void rec_loss_init(struct rec_flow *r, uint32_t eni, uint8_t end_reason, uint32_t sample_1_in_n,
+		   uint64_t records, uint64_t packets, uint64_t bytes, uint64_t first_ns,
+		   uint64_t last_ns)
+{
+	memset(r, 0, sizeof(*r));
+	r->version = REC_VERSION;
+	r->kind = REC_KIND_LOSS;
+	r->end_reason = end_reason;
+	r->eni = eni;
+	r->sample_1_in_n = sample_1_in_n;
+	r->lost_records = records > UINT32_MAX ? UINT32_MAX : (uint32_t)records;
+	r->packets = packets;
+	r->bytes = bytes;
+	r->first_ns = first_ns;
+	r->last_ns = last_ns;
+}
+
 int rec_validate(const struct rec_flow *r, char *msg, size_t msglen)
 {
 	if (r->version != REC_VERSION)

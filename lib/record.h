@@ -130,6 +130,15 @@ _Static_assert(offsetof(struct rec_flow, src_addr) == 32, "rec_flow layout");
 _Static_assert(offsetof(struct rec_flow, packets) == 64, "rec_flow layout");
 
 /**
+ * Make *r a loss record (kind LOSS, end_reason one of REC_END_LOSS_*): every
+ * field zeroed but these. records is clamped to UINT32_MAX (the field's
+ * width); packets and bytes are what the lost records held.
+ */
+void rec_loss_init(struct rec_flow *r, uint32_t eni, uint8_t end_reason, uint32_t sample_1_in_n,
+		   uint64_t records, uint64_t packets, uint64_t bytes, uint64_t first_ns,
+		   uint64_t last_ns);
+
+/**
  * Check that a record is well formed: version, enum ranges, time order.
  * Returns 0, or -EINVAL with a message naming the field in msg.
  */

@@ -262,18 +262,8 @@ uint32_t efd_dests_add_loss(struct efd_dests *x, struct rec_flow *out, uint32_t 
 		const struct loss *l = &x->pend[e];
 		if (l->records == 0)
 			continue;
-		struct rec_flow *r = &out[n++];
-		memset(r, 0, sizeof(*r));
-		r->version = REC_VERSION;
-		r->kind = REC_KIND_LOSS;
-		r->end_reason = REC_END_LOSS_EXPORTER;
-		r->eni = e;
-		r->sample_1_in_n = 1;
-		r->lost_records = l->records > UINT32_MAX ? UINT32_MAX : (uint32_t)l->records;
-		r->packets = l->packets;
-		r->bytes = l->bytes;
-		r->first_ns = l->first;
-		r->last_ns = l->last;
+		rec_loss_init(&out[n++], e, REC_END_LOSS_EXPORTER, 1, l->records, l->packets,
+			      l->bytes, l->first, l->last);
 	}
 	pthread_mutex_unlock(&x->mu);
 	return n;

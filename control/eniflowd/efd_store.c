@@ -542,17 +542,8 @@ static int write_recovery_loss(struct efd_store *s, const struct recovery_loss *
 		if (idx >= EFL_MAX_ENIS || rl->loss.eni[idx].records == 0)
 			continue;
 		const struct efd_ledger_item *it = &rl->loss.eni[idx];
-		struct rec_flow *r = &recs[n++];
-		r->version = REC_VERSION;
-		r->kind = REC_KIND_LOSS;
-		r->end_reason = REC_END_LOSS_RECOVERY;
-		r->eni = idx;
-		r->sample_1_in_n = 1;
-		r->lost_records = it->records > UINT32_MAX ? UINT32_MAX : (uint32_t)it->records;
-		r->packets = it->packets;
-		r->bytes = it->bytes;
-		r->first_ns = it->first_ns;
-		r->last_ns = it->last_ns;
+		rec_loss_init(&recs[n++], idx, REC_END_LOSS_RECOVERY, 1, it->records, it->packets,
+			      it->bytes, it->first_ns, it->last_ns);
 	}
 	int rc = n ? efd_store_write(s, recs, n, &rl->dict) : 0;
 	if (rc == 0)
