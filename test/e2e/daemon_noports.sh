@@ -9,6 +9,8 @@
 # drain: a ping through the switch ends up in a segment. A SIGTERM that lands
 # while the daemon re-execs after the switch's exit must still stop it.
 # usage: daemon_noports.sh ENIFLOWD VSWITCH ENIFLOW   (root: taps, hugepages)
+# Both DPDK programs run with --no-pci: topo_start passes it to the switch,
+# and eniflowd's EAL arguments always include it (efd_attach.c).
 set -u
 EFD=$(readlink -f "${1:?eniflowd}")
 VSW=$(readlink -f "${2:?eniflow-vswitch}")
