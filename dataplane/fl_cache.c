@@ -73,6 +73,13 @@ static inline bool v6_addr_eq(const struct fl_entry *head, const struct fl_lkey 
 	return ((a[0] ^ b[0]) | (a[1] ^ b[1]) | (a[2] ^ b[2]) | (a[3] ^ b[3])) == 0;
 }
 
+/* Is e the live entry of lk (sampled 1-in-n)? */
+static inline bool entry_is(const struct fl_entry *e, const struct fl_lkey *lk, uint32_t n)
+{
+	return e->kw[2] == lk->kw[2] && e->kw[0] == lk->kw[0] && e->kw[1] == lk->kw[1] &&
+	       e->sample_n == n && (!fl_entry_is_v6(e) || v6_addr_eq(e, lk));
+}
+
 /* Find the live entry of lk (sampled 1-in-n) in bucket b, or NULL.
  * The way is picked without a loop over the ways: the hash-and-rule word
  * of all four is compared at once (pass 1 prefetched the bucket's four
@@ -89,8 +96,7 @@ static inline struct fl_entry *find(struct fl_entry *b, const struct fl_lkey *lk
 
 	while (mask != 0) {
 		struct fl_entry *e = &b[__builtin_ctz(mask)];
-		if (likely(e->kw[0] == lk->kw[0] && e->kw[1] == lk->kw[1] && e->sample_n == n &&
-			   (!fl_entry_is_v6(e) || v6_addr_eq(e, lk))))
+		if (likely(entry_is(e, lk, n)))
 			return e;
 		mask &= mask - 1;
 	}
@@ -205,17 +211,24 @@ static struct fl_entry *create(struct fl_worker *w, struct fl_entry *b, struct f
 }
 
 /* Add one packet to its flow. */
+/* Add one packet to its flow; cand is the entry a host hint names, or NULL. */
 static inline void account_one(struct fl_worker *w, const struct fl_lkey *lk, uint32_t len,
-			       uint8_t tcp_flags, uint8_t frag, uint32_t n, uint64_t now)
+			       uint8_t tcp_flags, uint8_t frag, uint32_t n, uint64_t now,
+			       struct fl_entry *cand, uint32_t *hint)
 {
-	struct fl_entry *b = bucket_of(&w->cache, lk->k.hash);
-	struct fl_entry *e = find(b, lk, n);
+	struct fl_entry *e = cand;
 
-	if (unlikely(e == NULL)) {
-		struct fl_entry *b2 = bucket_alt(&w->cache, lk->k.hash);
-		e = find(b2, lk, n);
-		if (e == NULL)
-			e = create(w, b, b2, lk, n, now);
+	if (cand == NULL || !entry_is(cand, lk, n)) {
+		struct fl_entry *b = bucket_of(&w->cache, lk->k.hash);
+		e = find(b, lk, n);
+		if (unlikely(e == NULL)) {
+			struct fl_entry *b2 = bucket_alt(&w->cache, lk->k.hash);
+			e = find(b2, lk, n);
+			if (e == NULL)
+				e = create(w, b, b2, lk, n, now);
+		}
+		if (hint != NULL)
+			*hint = (uint32_t)(e - w->cache.slots) + 1;
 	}
 	e->packets++;
 	e->bytes += len;
@@ -237,6 +250,8 @@ struct burst_acc {
 	uint32_t n[FL_BURST_MAX];
 	uint8_t tcp_flags[FL_BURST_MAX];
 	uint8_t frag[FL_BURST_MAX];
+	struct fl_entry *cand[FL_BURST_MAX];
+	uint32_t *hint[FL_BURST_MAX];
 };
 
 static uint16_t account_chunk(struct fl_worker *w, struct rte_mbuf *const *pkts,
@@ -272,18 +287,31 @@ static uint16_t account_chunk(struct fl_worker *w, struct rte_mbuf *const *pkts,
 			filtered++;
 			continue;
 		}
-		struct fl_entry *bk = bucket_of(&w->cache, a.key[k].k.hash);
-		/* All four ways: find() reads every way's key word, and an
-		 * unprefetched line stalls for all of its DRAM latency (~55
-		 * cycles/packet in eniflow-vswitch at 1M flows with only ways 0-1
-		 * prefetched). A 16-bit tag array (one line per bucket, then only
-		 * the matching entry line) was slower here at 10K and 1M flows:
-		 * 56 and 150 against 45 and 125 cycles per packet added, because
-		 * the tag load is a dependent miss before the entry's prefetch. */
-		rte_prefetch0(bk);
-		rte_prefetch0(bk + 1);
-		rte_prefetch0(bk + 2);
-		rte_prefetch0(bk + 3);
+		/* A host hint names one entry: fetch that line only. Otherwise
+		 * all four ways of the bucket: find() reads every way's key
+		 * word, and an unprefetched line stalls for all of its DRAM
+		 * latency (~55 cycles/packet in eniflow-vswitch at 1M flows with
+		 * only ways 0-1 prefetched). A 16-bit tag array (one line per
+		 * bucket, then only the matching entry line) was slower here at
+		 * 10K and 1M flows: 56 and 150 against 45 and 125 cycles per
+		 * packet added, because the tag load is a dependent miss before
+		 * the entry's prefetch. */
+		uint32_t hv = md->flow_hint != NULL ? *md->flow_hint : 0;
+		a.hint[k] = md->flow_hint;
+		a.cand[k] = NULL;
+		if (hv != 0 && hv <= w->cache.n_buckets * FL_WAYS) {
+			struct fl_entry *ce = &w->cache.slots[hv - 1];
+			a.cand[k] = ce;
+			rte_prefetch0(ce);
+			if (unlikely((a.key[k].k.kflags & FL_KF_IPV_MASK) == FL_KF_IPV6))
+				rte_prefetch0(ce + 1);
+		} else {
+			struct fl_entry *bk = bucket_of(&w->cache, a.key[k].k.hash);
+			rte_prefetch0(bk);
+			rte_prefetch0(bk + 1);
+			rte_prefetch0(bk + 2);
+			rte_prefetch0(bk + 3);
+		}
 		es->packets_accounted++;
 		es->bytes_accounted += m->pkt_len;
 		a.len[k] = m->pkt_len;
@@ -293,7 +321,8 @@ static uint16_t account_chunk(struct fl_worker *w, struct rte_mbuf *const *pkts,
 		k++;
 	}
 	for (uint16_t j = 0; j < k; j++)
-		account_one(w, &a.key[j], a.len[j], a.tcp_flags[j], a.frag[j], a.n[j], now);
+		account_one(w, &a.key[j], a.len[j], a.tcp_flags[j], a.frag[j], a.n[j], now,
+			    a.cand[j], a.hint[j]);
 	w->ls->packets_seen += n;
 	w->ls->packets_accounted += k;
 	w->ls->packets_filtered += filtered;

@@ -45,6 +45,15 @@ struct fl_pkt_meta {
 	uint8_t layer;      /**< enum rec_layer that decided */
 	uint8_t pad;
 	uint32_t rule_id;   /**< deciding rule, 0 if none */
+	/**
+	 * Optional (NULL: none): a word the host keeps for this crossing's
+	 * connection and direction (in its session table, say), where the
+	 * plugin caches where the crossing's flow lives in its cache. Start it
+	 * at 0. The plugin checks the entry a hint names against the packet's
+	 * whole key before it uses it, so a stale, reused or garbage hint costs
+	 * only an ordinary lookup, never a wrong count.
+	 */
+	uint32_t *flow_hint;
 };
 
 struct fl_dp;     /**< the plugin instance (shared memory, workers) */

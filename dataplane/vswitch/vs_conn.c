@@ -5,9 +5,11 @@
  *
  * Owned by one lcore, so plain loads and stores. 4-way set-associative:
  * a bucket is one cache line of hash signatures, rule ids and last-seen
- * times, and the keys live in a separate array touched only on a signature
- * match, so a probe costs one line (prefetched before classification) plus
- * one for the hit. Nothing is allocated after creation; a full bucket gives
+ * times, and the keys live in a separate array of one-line slots touched
+ * only on a signature match, so a probe costs one line (prefetched before
+ * classification) plus one for the hit. The hit's line also holds the
+ * flow-log plugin's hints for the connection (fl_pkt_meta.flow_hint), so
+ * the plugin finds its flow without a search of its own. Nothing is allocated after creation; a full bucket gives
  * up its least recently used entry (an evicted connection must be re-opened
  * by a rule, which is the safe direction to fail in). ICMP and other
  * port-less protocols are keyed without ports, so a reply matches its
@@ -34,6 +36,16 @@ struct conn_key {
 };
 _Static_assert(sizeof(struct conn_key) == 48, "conn_key is hashed as six 8-byte words");
 
+/* A connection's key and, in the same cache line (which the lookup has just
+ * compared), the flow-log plugin's hints for its two directions at this ENI
+ * (fl_pkt_meta.flow_hint): [0] the direction that opened it, [1] replies. */
+struct conn_slot {
+	struct conn_key k;
+	uint32_t fl_hint[2];
+	uint8_t pad[8];
+} __rte_cache_aligned;
+_Static_assert(sizeof(struct conn_slot) == 64, "a connection slot is one cache line");
+
 struct conn_bucket {
 	uint32_t sig[WAYS];     /* key hash; meaningful only where last_ns != 0 */
 	uint32_t rule[WAYS];
@@ -44,7 +56,7 @@ struct vs_conn {
 	uint32_t mask; /* buckets - 1 */
 	uint64_t idle_ns;
 	struct conn_bucket *b;
-	struct conn_key *keys; /* [bucket * WAYS + way] */
+	struct conn_slot *keys; /* [bucket * WAYS + way] */
 };
 
 struct vs_conn *vs_conn_create(const char *name, uint32_t entries, uint64_t idle_ns, int socket)
@@ -148,7 +160,7 @@ static int find(const struct vs_conn *ct, const struct conn_key *k, uint32_t h, 
 	*victim = 0;
 	for (int w = 0; w < WAYS; w++) {
 		bool l = live(ct, bk, w, now_ns);
-		if (l && bk->sig[w] == h && memcmp(&ct->keys[base + w], k, sizeof(*k)) == 0)
+		if (l && bk->sig[w] == h && memcmp(&ct->keys[base + w].k, k, sizeof(*k)) == 0)
 			return w;
 		uint64_t lw = l ? bk->last_ns[w] : 0, lv = bk->last_ns[*victim];
 		if (!live(ct, bk, *victim, now_ns))
@@ -182,7 +194,7 @@ void vs_conn_prefetch_key(const struct vs_conn *ct, uint32_t hash)
 }
 
 bool vs_conn_lookup_reverse(struct vs_conn *ct, uint32_t eni, const struct vs_flow *f,
-			    uint64_t now_ns, uint32_t *rule_id)
+			    uint64_t now_ns, uint32_t *rule_id, uint32_t **fl_hint)
 {
 	struct conn_key k;
 	int victim;
@@ -193,24 +205,29 @@ bool vs_conn_lookup_reverse(struct vs_conn *ct, uint32_t eni, const struct vs_fl
 	struct conn_bucket *bk = &ct->b[h & ct->mask];
 	bk->last_ns[w] = now_ns ? now_ns : 1;
 	*rule_id = bk->rule[w];
+	*fl_hint = &ct->keys[(h & ct->mask) * WAYS + (uint32_t)w].fl_hint[1];
 	return true;
 }
 
-void vs_conn_open(struct vs_conn *ct, uint32_t eni, const struct vs_flow *f, uint32_t hash,
-		  uint32_t rule_id, uint64_t now_ns)
+uint32_t *vs_conn_open(struct vs_conn *ct, uint32_t eni, const struct vs_flow *f, uint32_t hash,
+		       uint32_t rule_id, uint64_t now_ns)
 {
 	struct conn_key k;
 	int victim;
 	key_of(&k, eni, f, false);
 	int w = find(ct, &k, hash, now_ns, &victim);
 	struct conn_bucket *bk = &ct->b[hash & ct->mask];
+	struct conn_slot *slot = &ct->keys[(hash & ct->mask) * WAYS + (uint32_t)(w < 0 ? victim : w)];
 	if (w < 0) {
 		w = victim;
-		ct->keys[(hash & ct->mask) * WAYS + (uint32_t)w] = k;
+		slot->k = k;
+		slot->fl_hint[0] = 0;
+		slot->fl_hint[1] = 0;
 		bk->sig[w] = hash;
 	}
 	bk->rule[w] = rule_id;
 	bk->last_ns[w] = now_ns ? now_ns : 1;
+	return &slot->fl_hint[0];
 }
 
 uint32_t vs_conn_count(const struct vs_conn *ct, uint64_t now_ns)

@@ -298,8 +298,8 @@ static void sg_decide(const struct vs_policy *p, struct vs_conn *ct, const struc
 	if (hit != 0) {
 		v->verdict = REC_VERDICT_ACCEPT;
 		v->rule_id = ctx->meta[hit - 1].rule_id;
-		vs_conn_open(ct, c->eni, c->flow, hash, v->rule_id, now_ns);
-	} else if (vs_conn_lookup_reverse(ct, c->eni, c->flow, now_ns, &rule)) {
+		v->flow_hint = vs_conn_open(ct, c->eni, c->flow, hash, v->rule_id, now_ns);
+	} else if (vs_conn_lookup_reverse(ct, c->eni, c->flow, now_ns, &rule, &v->flow_hint)) {
 		v->verdict = REC_VERDICT_ACCEPT;
 		v->rule_id = rule;
 	} else {

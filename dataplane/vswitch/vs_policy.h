@@ -49,6 +49,9 @@ struct vs_verdict {
 	uint8_t verdict;
 	uint8_t layer;
 	uint32_t rule_id; /**< SG rule id or ACL rule number; 0 = the default deny */
+	/** The connection's flow-log hint word (fl_pkt_meta.flow_hint) when the
+	 * SG layer allowed the packet through its connection table, else NULL. */
+	uint32_t *flow_hint;
 };
 
 #define VS_CHECK_BURST 64 /**< most checks per vs_policy_check() call */

@@ -14,11 +14,17 @@ uint32_t vs_conn_prefetch(const struct vs_conn *ct, uint32_t eni, const struct v
  * every way whose signature matches hash (the key vs_conn_open() compares).
  */
 void vs_conn_prefetch_key(const struct vs_conn *ct, uint32_t hash);
-/** Open or refresh (eni, flow), allowed by rule_id; hash from vs_conn_prefetch(). */
-void vs_conn_open(struct vs_conn *ct, uint32_t eni, const struct vs_flow *f, uint32_t hash,
-		  uint32_t rule_id, uint64_t now_ns);
-/** Is the reverse of flow an open connection at eni? Refreshes it and gives its rule. */
+/**
+ * Open or refresh (eni, flow), allowed by rule_id; hash from vs_conn_prefetch().
+ * Returns the connection's flow-log hint word for this direction.
+ */
+uint32_t *vs_conn_open(struct vs_conn *ct, uint32_t eni, const struct vs_flow *f, uint32_t hash,
+		       uint32_t rule_id, uint64_t now_ns);
+/**
+ * Is the reverse of flow an open connection at eni? Refreshes it and gives
+ * its rule and its flow-log hint word for replies.
+ */
 bool vs_conn_lookup_reverse(struct vs_conn *ct, uint32_t eni, const struct vs_flow *f,
-			    uint64_t now_ns, uint32_t *rule_id);
+			    uint64_t now_ns, uint32_t *rule_id, uint32_t **fl_hint);
 
 #endif /* ENIFLOW_VS_POLICY_INTERNAL_H */

@@ -287,6 +287,9 @@ void reset_model(void)
 struct gflow *flows;
 
 /** Send one burst of flow indexes idx[] at time now; the model follows. */
+uint32_t *send_hints;
+uint32_t send_hints_n;
+
 void send_burst(struct fl_worker *w, const uint32_t *idx, unsigned n, uint64_t now,
 		       const uint32_t *model_n /* per ENI sample N, 0 = disabled */,
 		       const uint8_t *model_type)
@@ -308,6 +311,12 @@ void send_burst(struct fl_worker *w, const uint32_t *idx, unsigned n, uint64_t n
 		meta[i] = (struct fl_pkt_meta){ .eni = f->eni, .direction = f->dir,
 						.verdict = f->verdict, .layer = f->layer,
 						.rule_id = f->rule_id };
+		if (send_hints != NULL) {
+			/* two flows per hint word, and now and then garbage in one */
+			meta[i].flow_hint = &send_hints[idx[i] % send_hints_n];
+			if ((r >> 20) % 64 == 0)
+				send_hints[(r >> 26) % send_hints_n] = (uint32_t)((r * 0x9e3779b97f4a7c15ull) >> 32);
+		}
 		uint32_t sn = model_n[f->eni];
 		uint8_t ty = model_type[f->eni];
 		bool type_ok = ty == EFL_TRAFFIC_ALL || (ty == EFL_TRAFFIC_ACCEPT && !f->verdict) ||

@@ -73,6 +73,10 @@ unsigned drain(struct rte_ring *r, unsigned max);
 void cfg_set(struct fl_dp *dp, uint32_t eni, int enabled, int type, uint32_t n, int agg);
 struct fl_dp *make_dp(const char *inst, uint32_t n_enis, uint32_t flows, uint32_t ring);
 void reset_model(void);
+/** If set, send_burst() passes &send_hints[flow % send_hints_n] as each
+ * packet's flow_hint (shared by flows, sometimes overwritten with garbage). */
+extern uint32_t *send_hints;
+extern uint32_t send_hints_n;
 void send_burst(struct fl_worker *w, const uint32_t *idx, unsigned n, uint64_t now,
 		const uint32_t *model_n, const uint8_t *model_type);
 void finish_and_compare(struct fl_dp *dp, struct fl_worker *w, uint64_t now, bool exact,

@@ -230,19 +230,19 @@ static struct vs_verdict model(const struct vs_config *cfg, uint32_t eni, int di
 	if (e->acl >= 0) {
 		const struct vs_rule *r = rule_match(&cfg->acls[e->acl].dir[dir], f, dir);
 		if (r == NULL || !r->allow)
-			return (struct vs_verdict){REJ, ACL, r ? r->id : 0};
+			return (struct vs_verdict){REJ, ACL, r ? r->id : 0, NULL};
 	}
 	for (uint32_t k = 0; k < e->n_sgs; k++) {
 		const struct vs_rule *r = rule_match(&cfg->sgs[e->sg[k]].dir[dir], f, dir);
 		if (r != NULL) {
 			mconn[n_mconn++] = (struct model_conn){eni, *f, r->id};
-			return (struct vs_verdict){ACC, SG, r->id};
+			return (struct vs_verdict){ACC, SG, r->id, NULL};
 		}
 	}
 	for (uint32_t i = n_mconn; i-- > 0;)
 		if (mconn[i].eni == eni && same_rev(&mconn[i].f, f))
-			return (struct vs_verdict){ACC, SG, mconn[i].rule};
-	return (struct vs_verdict){REJ, SG, 0};
+			return (struct vs_verdict){ACC, SG, mconn[i].rule, NULL};
+	return (struct vs_verdict){REJ, SG, 0, NULL};
 }
 
 static struct vs_flow random_flow(void)
