@@ -53,6 +53,12 @@ cat >"$WORK/efd.json" <<EOF
 EOF
 BASE=http://127.0.0.1:$PORT
 health_is() { curl -s "$BASE/v1/health" | grep -q "\"switch\":\"$1\""; }
+# After the switch's exit eniflowd re-execs; a response in flight at that
+# moment is cut (known, docs/reliability.md), so downloads wait for it.
+wait_reexec() {
+	wait_for 15 grep -q 'event=reexec ' "$WORK/efd.log" || die "no re-exec after the switch stop"
+	wait_for 15 health_is down || die "eniflowd did not come back after its re-exec"
+}
 wait_for() { local n=$(($1 * 10)); shift; for _ in $(seq "$n"); do "$@" && return 0; sleep 0.1; done; return 1; }
 
 "$EFD" --config "$WORK/efd.json" 2>"$WORK/efd.log" &
@@ -83,6 +89,7 @@ if [ "$MODE" = kill ]; then
 	curl -sf "$BASE/v1/stats" -o "$WORK/stats.json" || die "stats"
 	topo_stop_switch || die "switch exit status"
 	wait_for 15 health_is down || die "eniflowd did not see the switch stop"
+	wait_reexec
 	curl -sf "$BASE/v1/segments" -o "$WORK/list.json" || die "list segments"
 	mkdir "$WORK/dl"
 	for name in $("$PY" -c 'import json,sys; [print(s["name"]) for s in json.load(open(sys.argv[1]))["segments"]]' "$WORK/list.json"); do
@@ -130,6 +137,7 @@ CAPS=()
 # stop the switch: it flushes every flow; eniflowd drains, seals, re-execs
 topo_stop_switch || die "switch exit status"
 wait_for 15 health_is down || die "eniflowd did not see the switch stop"
+wait_reexec
 curl -sf "$BASE/v1/segments" -o "$WORK/list.json" || die "list segments"
 mkdir "$WORK/dl"
 for name in $("$PY" -c 'import json,sys; [print(s["name"]) for s in json.load(open(sys.argv[1]))["segments"]]' "$WORK/list.json"); do
