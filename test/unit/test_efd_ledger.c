@@ -12,6 +12,7 @@
 int failures;
 
 #include "test_check.h"
+#include "efd_test_store.h"
 
 #define N_ENIS 4
 #define BLOCKS 6
@@ -117,19 +118,6 @@ static void test_ledger_file(struct rec_gen *g, const char *dir)
 static struct seg_eni_info enis[N_ENIS];
 static struct seg_header_info dict = { .format_version = SEG_FORMAT_VERSION, .n_enis = N_ENIS,
 				       .enis = enis };
-
-static void open_store(struct efd *d, const char *dir)
-{
-	memset(d, 0, sizeof(*d));
-	efd_config_defaults(&d->cfg);
-	snprintf(d->cfg.data_dir, sizeof(d->cfg.data_dir), "%s", dir);
-	snprintf(d->cfg.instance, sizeof(d->cfg.instance), "t");
-	d->cfg.no_fsync = true;
-	d->cfg.retain_age_s = 0;
-	pthread_mutex_init(&d->lock, NULL);
-	d->store = efd_store_open(d);
-	CHECK(d->store != NULL, "store open: %s", strerror(errno));
-}
 
 /** Sum of lost_records, per ENI, of the REC_END_LOSS_RECOVERY records in path. */
 static void recovery_records(const char *path, struct ref *got)

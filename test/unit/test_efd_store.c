@@ -14,6 +14,7 @@
 int failures;
 
 #include "test_check.h"
+#include "efd_test_store.h"
 
 static void test_names(void)
 {
@@ -31,19 +32,6 @@ static void test_names(void)
 static struct seg_eni_info enis[4];
 static struct seg_header_info dict = { .format_version = SEG_FORMAT_VERSION, .n_enis = 4,
 				       .enis = enis };
-
-static void open_store(struct efd *d, const char *dir)
-{
-	memset(d, 0, sizeof(*d));
-	efd_config_defaults(&d->cfg);
-	snprintf(d->cfg.data_dir, sizeof(d->cfg.data_dir), "%s", dir);
-	snprintf(d->cfg.instance, sizeof(d->cfg.instance), "t");
-	d->cfg.no_fsync = true;
-	d->cfg.retain_age_s = 0;
-	pthread_mutex_init(&d->lock, NULL);
-	d->store = efd_store_open(d);
-	CHECK(d->store != NULL, "store open: %s", strerror(errno));
-}
 
 static size_t n_listed(struct efd *d, uint64_t since, uint64_t until)
 {
