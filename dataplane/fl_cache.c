@@ -80,6 +80,16 @@ static inline bool entry_is(const struct fl_entry *e, const struct fl_lkey *lk, 
 	       e->sample_n == n && (!fl_entry_is_v6(e) || v6_addr_eq(e, lk));
 }
 
+/* entry_is() without the packet's hash (lk's may not be computed yet): the
+ * hash is a function of the other key fields and a v6 flow's addresses, so
+ * a live entry (hash != 0) equal in all of them holds the same hash. */
+static inline bool entry_holds(const struct fl_entry *e, const struct fl_lkey *lk, uint32_t n)
+{
+	return e->kw[0] == lk->kw[0] && e->kw[1] == lk->kw[1] &&
+	       (uint32_t)e->kw[2] == (uint32_t)lk->kw[2] && e->k.hash != 0 && e->sample_n == n &&
+	       (!fl_entry_is_v6(e) || v6_addr_eq(e, lk));
+}
+
 /* Find the live entry of lk (sampled 1-in-n) in bucket b, or NULL.
  * The way is picked without a loop over the ways: the hash-and-rule word
  * of all four is compared at once (pass 1 prefetched the bucket's four
@@ -210,15 +220,18 @@ static struct fl_entry *create(struct fl_worker *w, struct fl_entry *b, struct f
 	return e;
 }
 
-/* Add one packet to its flow. */
-/* Add one packet to its flow; cand is the entry a host hint names, or NULL. */
-static inline void account_one(struct fl_worker *w, const struct fl_lkey *lk, uint32_t len,
+/* Add one packet to its flow. cand is the entry a host hint names, or
+ * NULL; nohash: lk's hash is still to be computed (an IPv4 key whose hint
+ * was expected to hit, see account_chunk()). */
+static inline void account_one(struct fl_worker *w, struct fl_lkey *lk, uint32_t len,
 			       uint8_t tcp_flags, uint8_t frag, uint32_t n, uint64_t now,
-			       struct fl_entry *cand, uint32_t *hint)
+			       struct fl_entry *cand, uint32_t *hint, bool nohash)
 {
 	struct fl_entry *e = cand;
 
-	if (cand == NULL || !entry_is(cand, lk, n)) {
+	if (cand == NULL || !entry_holds(cand, lk, n)) {
+		if (nohash)
+			fl_key_finish_v4(lk, lk->kw[0], lk->kw[1], (uint32_t)lk->kw[2]);
 		struct fl_entry *b = bucket_of(&w->cache, lk->k.hash);
 		e = find(b, lk, n);
 		if (unlikely(e == NULL)) {
@@ -250,6 +263,7 @@ struct burst_acc {
 	uint32_t n[FL_BURST_MAX];
 	uint8_t tcp_flags[FL_BURST_MAX];
 	uint8_t frag[FL_BURST_MAX];
+	uint8_t nohash[FL_BURST_MAX];
 	struct fl_entry *cand[FL_BURST_MAX];
 	uint32_t *hint[FL_BURST_MAX];
 };
@@ -276,17 +290,7 @@ static uint16_t account_chunk(struct fl_worker *w, struct rte_mbuf *const *pkts,
 		}
 		const uint8_t *frame = rte_pktmbuf_mtod(m, const uint8_t *);
 		uint8_t tcp_flags, frag = 0;
-		if (!fl_key_build_v4_fast(&a.key[k], frame, m->data_len, md, &tcp_flags)) {
-			struct fl_parsed p;
-			fl_parse_frame(frame, m->data_len, &p);
-			fl_key_build(&a.key[k], &p, md);
-			tcp_flags = p.proto == 6 ? p.tcp_flags : 0;
-			frag = (p.flags & FL_PARSED_FRAGMENT) != 0;
-		}
-		if (!fl_sample_keep(a.key[k].k.hash, c->sample_n)) {
-			filtered++;
-			continue;
-		}
+		uint64_t w0, w1;
 		/* A host hint names one entry: fetch that line only. Otherwise
 		 * all four ways of the bucket: find() reads every way's key
 		 * word, and an unprefetched line stalls for all of its DRAM
@@ -297,11 +301,35 @@ static uint16_t account_chunk(struct fl_worker *w, struct rte_mbuf *const *pkts,
 		 * packet added, because the tag load is a dependent miss before
 		 * the entry's prefetch. */
 		uint32_t hv = md->flow_hint != NULL ? *md->flow_hint : 0;
+		struct fl_entry *ce = hv != 0 && hv <= w->cache.n_buckets * FL_WAYS ?
+				      &w->cache.slots[hv - 1] : NULL;
+		a.nohash[k] = 0;
+		if (fl_key_words_v4_fast(frame, m->data_len, md, &w0, &w1, &tcp_flags)) {
+			/* A hinted IPv4 key is checked against its entry
+			 * field by field (entry_holds()), so its hash is
+			 * needed only if the hint misses, or for sampling. */
+			if (ce != NULL && c->sample_n == 1) {
+				a.key[k].kw[0] = w0;
+				a.key[k].kw[1] = w1;
+				a.key[k].kw[2] = md->rule_id;
+				a.nohash[k] = 1;
+			} else {
+				fl_key_finish_v4(&a.key[k], w0, w1, md->rule_id);
+			}
+		} else {
+			struct fl_parsed p;
+			fl_parse_frame(frame, m->data_len, &p);
+			fl_key_build(&a.key[k], &p, md);
+			tcp_flags = p.proto == 6 ? p.tcp_flags : 0;
+			frag = (p.flags & FL_PARSED_FRAGMENT) != 0;
+		}
+		if (!a.nohash[k] && !fl_sample_keep(a.key[k].k.hash, c->sample_n)) {
+			filtered++;
+			continue;
+		}
 		a.hint[k] = md->flow_hint;
-		a.cand[k] = NULL;
-		if (hv != 0 && hv <= w->cache.n_buckets * FL_WAYS) {
-			struct fl_entry *ce = &w->cache.slots[hv - 1];
-			a.cand[k] = ce;
+		a.cand[k] = ce;
+		if (ce != NULL) {
 			rte_prefetch0(ce);
 			if (unlikely((a.key[k].k.kflags & FL_KF_IPV_MASK) == FL_KF_IPV6))
 				rte_prefetch0(ce + 1);
@@ -322,7 +350,7 @@ static uint16_t account_chunk(struct fl_worker *w, struct rte_mbuf *const *pkts,
 	}
 	for (uint16_t j = 0; j < k; j++)
 		account_one(w, &a.key[j], a.len[j], a.tcp_flags[j], a.frag[j], a.n[j], now,
-			    a.cand[j], a.hint[j]);
+			    a.cand[j], a.hint[j], a.nohash[j]);
 	w->ls->packets_seen += n;
 	w->ls->packets_accounted += k;
 	w->ls->packets_filtered += filtered;

@@ -303,9 +303,17 @@ void send_burst(struct fl_worker *w, const uint32_t *idx, unsigned n, uint64_t n
 	}
 	for (unsigned i = 0; i < n; i++) {
 		const struct gflow *f = &flows[idx[i]];
+		struct gflow renamed;
 		/* v6 frames long enough for the L4 header: a cut one is another key */
 		uint16_t len = (uint16_t)((f->kind == F_V6 ? 78 : 64) + rnd() % 1400);
 		uint64_t r = rnd();
+		if (send_hints != NULL && (r >> 40) % 8 == 0) {
+			/* the same connection decided by another rule (a rule
+			 * change): another flow, behind the same hint word */
+			renamed = *f;
+			renamed.rule_id ^= 0x100;
+			f = &renamed;
+		}
 		uint8_t tfl = (r & 1023) == 0 ? 0x04 : (r & 1023) < 8 ? 0x11 : 0x10;
 		frame_build(m[i], f, len, tfl);
 		meta[i] = (struct fl_pkt_meta){ .eni = f->eni, .direction = f->dir,
