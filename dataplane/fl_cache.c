@@ -220,62 +220,73 @@ static struct fl_entry *create(struct fl_worker *w, struct fl_entry *b, struct f
 	return e;
 }
 
-/* Add one packet to its flow. cand is the entry a host hint names, or
- * NULL; nohash: lk's hash is still to be computed (an IPv4 key whose hint
- * was expected to hit, see account_chunk()). */
-static inline void account_one(struct fl_worker *w, struct fl_lkey *lk, uint32_t len,
-			       uint8_t tcp_flags, uint8_t frag, uint32_t n, uint64_t now,
-			       struct fl_entry *cand, uint32_t *hint, bool nohash)
-{
-	struct fl_entry *e = cand;
+/* What pass 1 hands to pass 2 for one packet. */
+struct acc {
+	struct fl_lkey key;
+	struct fl_entry *cand; /* the entry the host's hint names, or NULL */
+	uint32_t *hint;        /* the host's hint word, or NULL */
+	uint32_t len;
+	uint32_t n;            /* the ENI samples 1-in-n flows */
+	uint8_t tcp_flags;
+	uint8_t frag;
+	uint8_t nohash;        /* key.k.hash is still to be computed (hinted IPv4) */
+};
 
-	if (cand == NULL || !entry_holds(cand, lk, n)) {
-		if (nohash)
+/* Add one packet to its flow. */
+static inline void account_one(struct fl_worker *w, struct acc *s, uint64_t now)
+{
+	struct fl_lkey *lk = &s->key;
+	struct fl_entry *e = s->cand;
+
+	if (e == NULL || !entry_holds(e, lk, s->n)) {
+		if (s->nohash)
 			fl_key_finish_v4(lk, lk->kw[0], lk->kw[1], (uint32_t)lk->kw[2]);
 		struct fl_entry *b = bucket_of(&w->cache, lk->k.hash);
-		e = find(b, lk, n);
+		e = find(b, lk, s->n);
 		if (unlikely(e == NULL)) {
 			struct fl_entry *b2 = bucket_alt(&w->cache, lk->k.hash);
-			e = find(b2, lk, n);
+			e = find(b2, lk, s->n);
 			if (e == NULL)
-				e = create(w, b, b2, lk, n, now);
+				e = create(w, b, b2, lk, s->n, now);
 		}
-		if (hint != NULL)
-			*hint = (uint32_t)(e - w->cache.slots) + 1;
+		if (s->hint != NULL)
+			*s->hint = (uint32_t)(e - w->cache.slots) + 1;
 	}
 	e->packets++;
-	e->bytes += len;
+	e->bytes += s->len;
 	/* after a big clock step back (fl_clock()) an entry may be newer than now */
 	e->last_ns = now > e->last_ns ? now : e->last_ns;
-	e->fragments += frag;
-	e->tcp_flags |= tcp_flags;
-	if (tcp_flags & (REC_TCP_FIN | REC_TCP_RST))
+	e->fragments += s->frag;
+	e->tcp_flags |= s->tcp_flags;
+	if (s->tcp_flags & (REC_TCP_FIN | REC_TCP_RST))
 		e->state |= FL_ST_CLOSING;
 	/* Keep packets exact in 32 bits: a flow this busy leaves early. */
 	if (unlikely(e->packets == UINT32_MAX))
 		fl_export_entry(w, e, REC_END_ACTIVE);
 }
 
-/* Per-burst scratch: what pass 1 hands to pass 2. */
-struct burst_acc {
-	struct fl_lkey key[FL_BURST_MAX];
-	uint32_t len[FL_BURST_MAX];
-	uint32_t n[FL_BURST_MAX];
-	uint8_t tcp_flags[FL_BURST_MAX];
-	uint8_t frag[FL_BURST_MAX];
-	uint8_t nohash[FL_BURST_MAX];
-	struct fl_entry *cand[FL_BURST_MAX];
-	uint32_t *hint[FL_BURST_MAX];
-};
+/* The key of anything but plain IPv4 TCP/UDP, by the general parser. Out
+ * of line, so that the common case's loop keeps its registers. */
+static __rte_noinline void key_general(struct acc *s, const uint8_t *frame, uint32_t data_len,
+				       const struct fl_pkt_meta *md)
+{
+	struct fl_parsed p;
+
+	fl_parse_frame(frame, data_len, &p);
+	fl_key_build(&s->key, &p, md);
+	s->tcp_flags = p.proto == 6 ? p.tcp_flags : 0;
+	s->frag = (p.flags & FL_PARSED_FRAGMENT) != 0;
+}
 
 static uint16_t account_chunk(struct fl_worker *w, struct rte_mbuf *const *pkts,
-			      const struct fl_pkt_meta *meta, uint16_t n, uint64_t now)
+			      const struct fl_pkt_meta *meta, unsigned n, uint64_t now)
 {
-	struct burst_acc a;
+	struct acc a[FL_BURST_MAX];
+	const uint32_t n_slots = w->cache.n_buckets * FL_WAYS;
 	uint64_t filtered = 0;
-	uint16_t k = 0;
+	unsigned k = 0;
 
-	for (uint16_t i = 0; i < n; i++) {
+	for (unsigned i = 0; i < n; i++) {
 		const struct rte_mbuf *m = pkts[i];
 		const struct fl_pkt_meta *md = &meta[i];
 		if (unlikely(md->eni >= w->n_enis))
@@ -289,7 +300,7 @@ static uint16_t account_chunk(struct fl_worker *w, struct rte_mbuf *const *pkts,
 			continue;
 		}
 		const uint8_t *frame = rte_pktmbuf_mtod(m, const uint8_t *);
-		uint8_t tcp_flags, frag = 0;
+		struct acc *s = &a[k];
 		uint64_t w0, w1;
 		/* A host hint names one entry: fetch that line only. Otherwise
 		 * all four ways of the bucket: find() reads every way's key
@@ -301,40 +312,38 @@ static uint16_t account_chunk(struct fl_worker *w, struct rte_mbuf *const *pkts,
 		 * packet added, because the tag load is a dependent miss before
 		 * the entry's prefetch. */
 		uint32_t hv = md->flow_hint != NULL ? *md->flow_hint : 0;
-		struct fl_entry *ce = hv != 0 && hv <= w->cache.n_buckets * FL_WAYS ?
-				      &w->cache.slots[hv - 1] : NULL;
-		a.nohash[k] = 0;
-		if (fl_key_words_v4_fast(frame, m->data_len, md, &w0, &w1, &tcp_flags)) {
+		struct fl_entry *ce = hv - 1 < n_slots ? &w->cache.slots[hv - 1] : NULL;
+		bool v6 = false;
+		s->nohash = 0;
+		s->frag = 0;
+		if (likely(fl_key_words_v4_fast(frame, m->data_len, md, &w0, &w1, &s->tcp_flags))) {
 			/* A hinted IPv4 key is checked against its entry
 			 * field by field (entry_holds()), so its hash is
 			 * needed only if the hint misses, or for sampling. */
 			if (ce != NULL && c->sample_n == 1) {
-				a.key[k].kw[0] = w0;
-				a.key[k].kw[1] = w1;
-				a.key[k].kw[2] = md->rule_id;
-				a.nohash[k] = 1;
+				s->key.kw[0] = w0;
+				s->key.kw[1] = w1;
+				s->key.kw[2] = md->rule_id;
+				s->nohash = 1;
 			} else {
-				fl_key_finish_v4(&a.key[k], w0, w1, md->rule_id);
+				fl_key_finish_v4(&s->key, w0, w1, md->rule_id);
 			}
 		} else {
-			struct fl_parsed p;
-			fl_parse_frame(frame, m->data_len, &p);
-			fl_key_build(&a.key[k], &p, md);
-			tcp_flags = p.proto == 6 ? p.tcp_flags : 0;
-			frag = (p.flags & FL_PARSED_FRAGMENT) != 0;
+			key_general(s, frame, m->data_len, md);
+			v6 = (s->key.k.kflags & FL_KF_IPV_MASK) == FL_KF_IPV6;
 		}
-		if (!a.nohash[k] && !fl_sample_keep(a.key[k].k.hash, c->sample_n)) {
+		if (!s->nohash && !fl_sample_keep(s->key.k.hash, c->sample_n)) {
 			filtered++;
 			continue;
 		}
-		a.hint[k] = md->flow_hint;
-		a.cand[k] = ce;
+		s->hint = md->flow_hint;
+		s->cand = ce;
 		if (ce != NULL) {
 			rte_prefetch0(ce);
-			if (unlikely((a.key[k].k.kflags & FL_KF_IPV_MASK) == FL_KF_IPV6))
+			if (unlikely(v6))
 				rte_prefetch0(ce + 1);
 		} else {
-			struct fl_entry *bk = bucket_of(&w->cache, a.key[k].k.hash);
+			struct fl_entry *bk = bucket_of(&w->cache, s->key.k.hash);
 			rte_prefetch0(bk);
 			rte_prefetch0(bk + 1);
 			rte_prefetch0(bk + 2);
@@ -342,19 +351,16 @@ static uint16_t account_chunk(struct fl_worker *w, struct rte_mbuf *const *pkts,
 		}
 		es->packets_accounted++;
 		es->bytes_accounted += m->pkt_len;
-		a.len[k] = m->pkt_len;
-		a.n[k] = c->sample_n;
-		a.tcp_flags[k] = tcp_flags;
-		a.frag[k] = frag;
+		s->len = m->pkt_len;
+		s->n = c->sample_n;
 		k++;
 	}
-	for (uint16_t j = 0; j < k; j++)
-		account_one(w, &a.key[j], a.len[j], a.tcp_flags[j], a.frag[j], a.n[j], now,
-			    a.cand[j], a.hint[j], a.nohash[j]);
+	for (unsigned j = 0; j < k; j++)
+		account_one(w, &a[j], now);
 	w->ls->packets_seen += n;
 	w->ls->packets_accounted += k;
 	w->ls->packets_filtered += filtered;
-	return n;
+	return (uint16_t)n;
 }
 
 uint16_t fl_dp_account_burst(struct fl_worker *w, struct rte_mbuf *const *pkts,

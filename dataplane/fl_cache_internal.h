@@ -24,6 +24,7 @@
 #include <string.h>
 #include <rte_common.h>
 #include <rte_branch_prediction.h>
+#include <rte_byteorder.h>
 #include <rte_ring.h>
 
 #include "flowlog.h"
@@ -289,35 +290,45 @@ static inline bool fl_key_words_v4_fast(const uint8_t *f, uint32_t data_len,
 					const struct fl_pkt_meta *m, uint64_t *w0p, uint64_t *w1p,
 					uint8_t *tcp_flags)
 {
-	const uint8_t *ip = f + 14;
-	uint32_t tot, avail;
-	uint64_t ports;
-	uint32_t s4, d4;
-	uint8_t proto;
+	uint32_t eth_ip, frag_proto, ports, s4, d4, dvl, need;
+	uint16_t tot;
+	uint64_t kf;
 
-	if (data_len < 14 + 20 + 14 || (f[0] & 1) || f[12] != 0x08 || f[13] != 0x00 ||
-	    ip[0] != 0x45 || ((ip[6] & 0x3f) | ip[7]) != 0)
+	/* Whole words, compared under masks: bytes 12-15 are the ethertype,
+	 * version/IHL and TOS; 20-23 the fragment field, TTL and protocol. */
+	if (data_len < 14 + 20 + 14 || (f[0] & 1))
 		return false;
-	proto = ip[9];
-	tot = (uint32_t)ip[2] << 8 | ip[3];
-	avail = data_len - 14;
-	if (tot != 0) {
-		if (tot < 20)
-			return false;
-		avail = tot < avail ? tot : avail;
-	}
-	if (proto == 6 && avail >= 20 + 14)
-		*tcp_flags = ip[20 + 13];
-	else if (proto == 17 && avail >= 20 + 4)
-		*tcp_flags = 0;
+	memcpy(&eth_ip, f + 12, 4);
+	memcpy(&frag_proto, f + 20, 4);
+	if ((eth_ip & 0x00ffffffu) != 0x00450008u || (frag_proto & 0xff3fu) != 0)
+		return false;
+	/* a whole TCP or UDP header within the datagram's total length (0:
+	 * unknown, take the frame's; it holds 34 bytes past Ethernet) */
+	if ((frag_proto >> 24) == 6)
+		need = 20 + 14;
+	else if ((frag_proto >> 24) == 17)
+		need = 20 + 4;
 	else
 		return false;
-	memcpy(&s4, ip + 12, 4);
-	memcpy(&d4, ip + 16, 4);
-	ports = (uint64_t)ip[20] << 8 | ip[21] | (uint64_t)ip[22] << 24 | (uint64_t)ip[23] << 16;
+	memcpy(&tot, f + 16, 2);
+	tot = rte_be_to_cpu_16(tot);
+	if (tot != 0 && tot < need)
+		return false;
+	*tcp_flags = need == 20 + 14 ? f[47] : 0;
+	memcpy(&s4, f + 26, 4);
+	memcpy(&d4, f + 30, 4);
+	memcpy(&ports, f + 34, 4);
+	ports = rte_be_to_cpu_32(ports); /* sport << 16 | dport, host order */
+	ports = ports >> 16 | ports << 16;
+	/* direction, verdict and layer in one load (fl_kflags()'s bits) */
+	_Static_assert(offsetof(struct fl_pkt_meta, verdict) == offsetof(struct fl_pkt_meta, direction) + 1 &&
+		       offsetof(struct fl_pkt_meta, layer) == offsetof(struct fl_pkt_meta, direction) + 2,
+		       "direction, verdict, layer are adjacent bytes");
+	memcpy(&dvl, &m->direction, 4);
+	kf = (dvl & 1) | ((dvl >> 7) & 2) | ((dvl >> 10) & 0xc0) | (1u << FL_KF_IPV_SHIFT);
 	*w0p = s4 | ((uint64_t)d4 << 32);
-	*w1p = ports | ((uint64_t)proto << 48) | ((uint64_t)(uint16_t)m->eni << 32) |
-	       (fl_kflags(m, 0 /* REC_L2_UNICAST */, 1) << 56);
+	*w1p = ports | ((uint64_t)(frag_proto >> 24) << 48) | ((uint64_t)(uint16_t)m->eni << 32) |
+	       (kf << 56);
 	return true;
 }
 

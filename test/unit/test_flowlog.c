@@ -520,7 +520,8 @@ static void test_fast_key(void)
 		0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1, 0x08, 0x00,
 		0x45, 0, 0, 40, 0, 1, 0x40, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
 		0x30, 0x39, 0x1f, 0x90, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x12, 0xff, 0xff, 0, 0, 0, 0 };
-	static const uint8_t hot[] = { 0, 12, 13, 14, 16, 17, 20, 21, 23, 34, 35, 36, 37, 47 };
+	static const uint8_t hot[] = { 0, 12, 13, 14, 15, 16, 17, 20, 21, 22, 23, 34, 35, 36, 37,
+				       47 };
 	struct fl_pkt_meta md = { .eni = 7, .direction = REC_DIR_INGRESS,
 				  .verdict = REC_VERDICT_ACCEPT, .layer = REC_LAYER_SG,
 				  .rule_id = 42 };
@@ -541,6 +542,13 @@ static void test_fast_key(void)
 			else
 				f[hot[r % sizeof(hot)]] = (uint8_t)(r >> 8);
 		}
+		/* every direction, verdict and layer, any ENI and rule */
+		seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+		md.eni = (uint32_t)(seed >> 40) % EFL_MAX_ENIS;
+		md.direction = (seed >> 20) & 1;
+		md.verdict = (seed >> 21) & 1;
+		md.layer = (seed >> 22) % 3;
+		md.rule_id = (uint32_t)(seed >> 24) & 0xffff;
 		struct fl_lkey fast, slow;
 		struct fl_parsed p;
 		uint8_t flags = 0xee;
