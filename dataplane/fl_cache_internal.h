@@ -49,6 +49,10 @@
  * cycles per packet in eniflow-vswitch at 1-2 Mpps; once per second (the
  * default TCP close delay) it is a quarter of that. */
 #define FL_SWEEP_PERIOD_NS (1000ull * 1000 * 1000)
+/* The sweep prefetches this many slots ahead of its cursor. Without it,
+ * every slot it inspected was a DRAM miss in the worker's loop: ~17
+ * cycles per packet in eniflow-vswitch at 1M flows (4M slots). */
+#define FL_SWEEP_AHEAD 16
 /* A wall-clock step back up to this much is clamped (the worker's time
  * stands still until the clock catches up); a bigger one is taken as the
  * new time, see fl_clock(). */

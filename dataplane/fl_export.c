@@ -12,6 +12,7 @@
  */
 #include <rte_cycles.h>
 #include <rte_branch_prediction.h>
+#include <rte_prefetch.h>
 
 #include "fl_cache_internal.h"
 
@@ -144,6 +145,9 @@ static unsigned age_slice(struct fl_worker *w, uint64_t now, uint32_t budget)
 	for (uint32_t i = 0; i < budget; i++, s++) {
 		if (s >= n_slots)
 			s = 0;
+		/* Ahead of the cursor, across polls too: the lines the next
+		 * slice starts with arrive while the worker forwards. */
+		rte_prefetch0(&c->slots[(s + FL_SWEEP_AHEAD) & (n_slots - 1)]);
 		struct fl_entry *e = &c->slots[s];
 		if (e->k.hash == 0)
 			continue;
