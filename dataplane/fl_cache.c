@@ -2,9 +2,10 @@
  * fl_cache.c - the per-packet path of the flow-log plugin: filter by the
  * ENI's config, parse, hash, find or create the flow, add the packet.
  *
- * Each burst goes in two passes: the first parses and hashes every packet
- * and prefetches its bucket; the second, by when the first buckets have
- * arrived from memory, updates the entries. The table is set-associative
+ * A packet whose host hint (fl_pkt_meta.flow_hint) holds its flow is added
+ * at once; the others go in two passes: the first parses and hashes them
+ * and prefetches their buckets, the second, by when those have arrived
+ * from memory, finds or creates their entries. The table is set-associative
  * (see fl_cache_internal.h): a new flow takes a free place in its bucket or
  * in a second-choice bucket, else the first bucket's least recently used
  * flow is exported to make room, so no packet's counts are ever dropped. No malloc,
@@ -229,18 +230,32 @@ struct acc {
 	uint32_t n;            /* the ENI samples 1-in-n flows */
 	uint8_t tcp_flags;
 	uint8_t frag;
-	uint8_t nohash;        /* key.k.hash is still to be computed (hinted IPv4) */
 };
 
-/* Add one packet to its flow. */
+/* Add one packet to its entry. */
+static inline void entry_add(struct fl_worker *w, struct fl_entry *e, uint32_t len,
+			     uint8_t tcp_flags, uint8_t frag, uint64_t now)
+{
+	e->packets++;
+	e->bytes += len;
+	/* after a big clock step back (fl_clock()) an entry may be newer than now */
+	e->last_ns = now > e->last_ns ? now : e->last_ns;
+	e->fragments += frag;
+	e->tcp_flags |= tcp_flags;
+	if (tcp_flags & (REC_TCP_FIN | REC_TCP_RST))
+		e->state |= FL_ST_CLOSING;
+	/* Keep packets exact in 32 bits: a flow this busy leaves early. */
+	if (unlikely(e->packets == UINT32_MAX))
+		fl_export_entry(w, e, REC_END_ACTIVE);
+}
+
+/* Find or create the flow of a packet pass 1 left, and add the packet. */
 static inline void account_one(struct fl_worker *w, struct acc *s, uint64_t now)
 {
 	struct fl_lkey *lk = &s->key;
 	struct fl_entry *e = s->cand;
 
 	if (e == NULL || !entry_holds(e, lk, s->n)) {
-		if (s->nohash)
-			fl_key_finish_v4(lk, lk->kw[0], lk->kw[1], (uint32_t)lk->kw[2]);
 		struct fl_entry *b = bucket_of(&w->cache, lk->k.hash);
 		e = find(b, lk, s->n);
 		if (unlikely(e == NULL)) {
@@ -252,17 +267,16 @@ static inline void account_one(struct fl_worker *w, struct acc *s, uint64_t now)
 		if (s->hint != NULL)
 			*s->hint = (uint32_t)(e - w->cache.slots) + 1;
 	}
-	e->packets++;
-	e->bytes += s->len;
-	/* after a big clock step back (fl_clock()) an entry may be newer than now */
-	e->last_ns = now > e->last_ns ? now : e->last_ns;
-	e->fragments += s->frag;
-	e->tcp_flags |= s->tcp_flags;
-	if (s->tcp_flags & (REC_TCP_FIN | REC_TCP_RST))
-		e->state |= FL_ST_CLOSING;
-	/* Keep packets exact in 32 bits: a flow this busy leaves early. */
-	if (unlikely(e->packets == UINT32_MAX))
-		fl_export_entry(w, e, REC_END_ACTIVE);
+	entry_add(w, e, s->len, s->tcp_flags, s->frag, now);
+}
+
+/* Is e the live, unsampled entry of the IPv4 key (w0, w1, rule)? As
+ * entry_holds(), without the hash: it is a function of the other fields. */
+static inline bool entry_holds_v4(const struct fl_entry *e, uint64_t w0, uint64_t w1,
+				  uint32_t rule_id)
+{
+	return e->kw[0] == w0 && e->kw[1] == w1 && (uint32_t)e->kw[2] == rule_id &&
+	       e->k.hash != 0 && e->sample_n == 1;
 }
 
 /* The key of anything but plain IPv4 TCP/UDP, by the general parser. Out
@@ -278,14 +292,34 @@ static __rte_noinline void key_general(struct acc *s, const uint8_t *frame, uint
 	s->frag = (p.flags & FL_PARSED_FRAGMENT) != 0;
 }
 
+/*
+ * Up to FL_BURST_MAX packets. A host hint names one entry: all of them are
+ * prefetched first, and a plain IPv4 packet whose hint holds its flow is
+ * added at once, its key compared field by field without a hash. The rest
+ * (no hint, a stale one, another frame type, a sampled ENI) are hashed,
+ * their bucket's four lines prefetched (find() reads every way's key word,
+ * and an unprefetched line stalls for all of its DRAM latency), and looked
+ * up in a second pass, by when those lines have arrived. A 16-bit tag array
+ * (one line per bucket, then only the matching entry line) was slower in
+ * eniflow-vswitch at 10K and 1M flows (56 and 150 against 45 and 125 cycles
+ * per packet added): the tag load is a dependent miss before the entry's
+ * prefetch.
+ */
 static uint16_t account_chunk(struct fl_worker *w, struct rte_mbuf *const *pkts,
 			      const struct fl_pkt_meta *meta, unsigned n, uint64_t now)
 {
 	struct acc a[FL_BURST_MAX];
+	struct fl_entry *hinted[FL_BURST_MAX];
 	const uint32_t n_slots = w->cache.n_buckets * FL_WAYS;
-	uint64_t filtered = 0;
+	uint64_t filtered = 0, direct = 0;
 	unsigned k = 0;
 
+	for (unsigned i = 0; i < n; i++) {
+		uint32_t hv = meta[i].flow_hint != NULL ? *meta[i].flow_hint : 0;
+		hinted[i] = hv - 1 < n_slots ? &w->cache.slots[hv - 1] : NULL;
+		if (hinted[i] != NULL)
+			rte_prefetch0(hinted[i]);
+	}
 	for (unsigned i = 0; i < n; i++) {
 		const struct rte_mbuf *m = pkts[i];
 		const struct fl_pkt_meta *md = &meta[i];
@@ -300,46 +334,34 @@ static uint16_t account_chunk(struct fl_worker *w, struct rte_mbuf *const *pkts,
 			continue;
 		}
 		const uint8_t *frame = rte_pktmbuf_mtod(m, const uint8_t *);
+		struct fl_entry *ce = hinted[i];
 		struct acc *s = &a[k];
 		uint64_t w0, w1;
-		/* A host hint names one entry: fetch that line only. Otherwise
-		 * all four ways of the bucket: find() reads every way's key
-		 * word, and an unprefetched line stalls for all of its DRAM
-		 * latency (~55 cycles/packet in eniflow-vswitch at 1M flows with
-		 * only ways 0-1 prefetched). A 16-bit tag array (one line per
-		 * bucket, then only the matching entry line) was slower here at
-		 * 10K and 1M flows: 56 and 150 against 45 and 125 cycles per
-		 * packet added, because the tag load is a dependent miss before
-		 * the entry's prefetch. */
-		uint32_t hv = md->flow_hint != NULL ? *md->flow_hint : 0;
-		struct fl_entry *ce = hv - 1 < n_slots ? &w->cache.slots[hv - 1] : NULL;
 		bool v6 = false;
-		s->nohash = 0;
 		s->frag = 0;
 		if (likely(fl_key_words_v4_fast(frame, m->data_len, md, &w0, &w1, &s->tcp_flags))) {
-			/* A hinted IPv4 key is checked against its entry
-			 * field by field (entry_holds()), so its hash is
-			 * needed only if the hint misses, or for sampling. */
 			if (ce != NULL && c->sample_n == 1) {
-				s->key.kw[0] = w0;
-				s->key.kw[1] = w1;
-				s->key.kw[2] = md->rule_id;
-				s->nohash = 1;
-			} else {
-				fl_key_finish_v4(&s->key, w0, w1, md->rule_id);
+				if (likely(entry_holds_v4(ce, w0, w1, md->rule_id))) {
+					entry_add(w, ce, m->pkt_len, s->tcp_flags, 0, now);
+					es->packets_accounted++;
+					es->bytes_accounted += m->pkt_len;
+					direct++;
+					continue;
+				}
+				ce = NULL; /* a stale hint: look the flow up */
 			}
+			fl_key_finish_v4(&s->key, w0, w1, md->rule_id);
 		} else {
 			key_general(s, frame, m->data_len, md);
 			v6 = (s->key.k.kflags & FL_KF_IPV_MASK) == FL_KF_IPV6;
 		}
-		if (!s->nohash && !fl_sample_keep(s->key.k.hash, c->sample_n)) {
+		if (!fl_sample_keep(s->key.k.hash, c->sample_n)) {
 			filtered++;
 			continue;
 		}
 		s->hint = md->flow_hint;
 		s->cand = ce;
 		if (ce != NULL) {
-			rte_prefetch0(ce);
 			if (unlikely(v6))
 				rte_prefetch0(ce + 1);
 		} else {
@@ -358,7 +380,7 @@ static uint16_t account_chunk(struct fl_worker *w, struct rte_mbuf *const *pkts,
 	for (unsigned j = 0; j < k; j++)
 		account_one(w, &a[j], now);
 	w->ls->packets_seen += n;
-	w->ls->packets_accounted += k;
+	w->ls->packets_accounted += k + direct;
 	w->ls->packets_filtered += filtered;
 	return (uint16_t)n;
 }

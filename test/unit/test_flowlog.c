@@ -27,7 +27,8 @@ int failures;
  * 1M packets over 100K flows into a 16K-flow cache. ring_size/drain_every
  * decide whether the ring overflows: exact=true needs it not to.
  */
-/* odd_sample: 1-in-N flow sampling on the odd ENIs (1 = every flow). */
+/* odd_sample: 1-in-N flow sampling on the odd ENIs for the first half of
+ * the packets (1 = every flow). */
 static void run_conservation(const char *inst, uint32_t ring_size, unsigned drain_every,
 			     unsigned drain_max, bool exact, uint32_t odd_sample)
 {
@@ -46,6 +47,15 @@ static void run_conservation(const char *inst, uint32_t ring_size, unsigned drai
 	}
 	fl_dp_poll(w, now);
 	for (unsigned b = 0; b < N_PKTS / BURST; b++) {
+		if (b == N_PKTS / BURST / 2 && odd_sample > 1) {
+			/* sampling turned off halfway: the flows counted
+			 * 1-in-N until now must not take unsampled packets */
+			for (uint32_t e = 1; e < N_ENIS; e += 2) {
+				model_n[e] = 1;
+				cfg_set(dp, e, 1, EFL_TRAFFIC_ALL, 1, 20);
+			}
+			fl_dp_poll(w, now);
+		}
 		for (unsigned i = 0; i < BURST; i++) {
 			/* a hot tenth of the flows gets half the packets */
 			uint64_t r = rnd();
