@@ -177,6 +177,8 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
 	struct stream_ctx *s = cls;
 	long n = efd_tail_read(s->t, buf, max);
 	(void)pos;
+	if (n == EFD_TAIL_END)
+		return MHD_CONTENT_READER_END_OF_STREAM;
 	return n < 0 ? MHD_CONTENT_READER_END_WITH_ERROR : n;
 }
 

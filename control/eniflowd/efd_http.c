@@ -22,6 +22,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <strings.h>
 #include <time.h>
 #include <stdio.h>
@@ -36,6 +37,8 @@
 #include "efd_internal.h"
 
 #define EFD_MAX_DEPTH 8
+/* How long a re-exec waits for the responses being sent (finish_responses()). */
+#define EFD_REEXEC_WAIT_S 10
 
 /** One open connection, watched by the reaper for the request deadline. */
 struct conn_ent {
@@ -557,17 +560,56 @@ struct efd_http *efd_http_start(struct efd *d, int listen_fd)
 	return h;
 }
 
+/* Responses being sent: connections whose request was received and whose
+ * response has not completed. */
+static unsigned responses_in_flight(struct efd_http *h)
+{
+	unsigned n = 0;
+
+	pthread_mutex_lock(&h->lock);
+	for (struct conn_ent *ce = h->conns.next; ce != &h->conns; ce = ce->next)
+		n += !ce->receiving;
+	pthread_mutex_unlock(&h->lock);
+	return n;
+}
+
+/*
+ * Before a re-exec: no new connection is accepted (they wait in the
+ * kernel's backlog for the new image), live tails end after what they
+ * hold, and the responses being sent (a segment download, say) get up to
+ * EFD_REEXEC_WAIT_S to finish; MHD_stop_daemon then closes every
+ * connection, so one still going after that is cut (and logged).
+ */
+static void finish_responses(struct efd_http *h)
+{
+	const struct timespec tick = { 0, 20 * 1000 * 1000 };
+	uint64_t t0 = efd_now_ns(), deadline = t0 + EFD_REEXEC_WAIT_S * 1000000000ull;
+	unsigned first = responses_in_flight(h), left = first;
+
+	efd_tail_end_all(h->d);
+	while (left > 0 && efd_now_ns() < deadline) {
+		nanosleep(&tick, NULL);
+		left = responses_in_flight(h);
+	}
+	if (first > 0)
+		efd_log(left ? "warn" : "info", "reexec_wait",
+			"responses=%u unfinished=%u waited_ms=%" PRIu64, first, left,
+			(efd_now_ns() - t0) / 1000000);
+}
+
 int efd_http_stop(struct efd_http *h, bool keep_listen_fd)
 {
 	int fd = -1;
 
 	if (h == NULL)
 		return -1;
+	if (keep_listen_fd) {
+		fd = MHD_quiesce_daemon(h->mhd);
+		finish_responses(h);
+	}
 	h->stop = true;
 	if (h->reaper_running)
 		pthread_join(h->reaper, NULL);
-	if (keep_listen_fd)
-		fd = MHD_quiesce_daemon(h->mhd);
 	MHD_stop_daemon(h->mhd);
 	pthread_mutex_destroy(&h->lock);
 	free(h);

@@ -322,8 +322,16 @@ struct efd_tail;
 /** Register a live-tail client for ENI index eni (UINT32_MAX = all). */
 struct efd_tail *efd_tail_open(struct efd *d, uint32_t eni);
 void efd_tail_close(struct efd *d, struct efd_tail *t);
-/** Copy up to max bytes of buffered NDJSON into buf, waiting up to ~1 s. -1 when cut off. */
+/**
+ * Copy up to max bytes of buffered NDJSON into buf, waiting up to ~1 s.
+ * -1 when cut off (the client fell behind), EFD_TAIL_END once the stream
+ * was ended by efd_tail_end_all() and everything before it was read.
+ */
 long efd_tail_read(struct efd_tail *t, char *buf, size_t max);
+#define EFD_TAIL_END (-2L)
+/** End every live tail after what it holds: a re-exec is coming, and its
+ * clients get a complete response to reconnect from. */
+void efd_tail_end_all(struct efd *d);
 /** Called by the drain: give records to every subscribed client. */
 void efd_tail_publish(struct efd *d, const struct rec_flow *recs, size_t n);
 

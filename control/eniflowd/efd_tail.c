@@ -19,6 +19,7 @@ struct efd_tail {
 	char *buf;
 	size_t len, cap;
 	bool cut;
+	bool ending; /**< efd_tail_end_all(): end once the buffer is empty */
 };
 
 struct efd_tail *efd_tail_open(struct efd *d, uint32_t eni)
@@ -61,14 +62,15 @@ long efd_tail_read(struct efd_tail *t, char *buf, size_t max)
 	long n;
 
 	pthread_mutex_lock(&d->lock);
-	if (t->len == 0 && !t->cut) {
+	if (t->len == 0 && !t->cut && !t->ending) {
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_sec += 1;
 		pthread_cond_timedwait(&t->cond, &d->lock, &ts);
 	}
-	if (t->cut && t->len == 0) {
+	if (t->len == 0 && (t->cut || t->ending)) {
+		n = t->cut ? -1 : EFD_TAIL_END;
 		pthread_mutex_unlock(&d->lock);
-		return -1;
+		return n;
 	}
 	n = (long)(t->len < max ? t->len : max);
 	memcpy(buf, t->buf, (size_t)n);
@@ -81,6 +83,16 @@ long efd_tail_read(struct efd_tail *t, char *buf, size_t max)
 		n = 1;
 	}
 	return n;
+}
+
+void efd_tail_end_all(struct efd *d)
+{
+	pthread_mutex_lock(&d->lock);
+	for (struct efd_tail *t = d->tails; t != NULL; t = t->next) {
+		t->ending = true;
+		pthread_cond_broadcast(&t->cond);
+	}
+	pthread_mutex_unlock(&d->lock);
 }
 
 void efd_tail_publish(struct efd *d, const struct rec_flow *recs, size_t n)
