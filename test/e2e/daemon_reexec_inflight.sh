@@ -13,7 +13,8 @@ set -u
 EFD=${1:?eniflowd}
 LOADGEN=${2:?efd_loadgen}
 CLI=${3:?eniflow}
-PY=$(command -v /usr/bin/python3 || command -v python3)
+source "$(dirname "$0")/lib/efd.sh"
+PY=$EFD_PY
 TMP=$(mktemp -d /tmp/efd_inflight.XXXXXX)
 PREFIX=efd_inflight_$$
 EPID= LPID= SLOW= TAIL=
@@ -32,7 +33,7 @@ die() {
 	exit 1
 }
 
-PORT=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+PORT=$(efd_free_port)
 echo "inflight-$$-0123456789abcdef" >"$TMP/token"
 cat >"$TMP/cfg.json" <<EOF
 {"data_dir": "$TMP/data", "listen": "127.0.0.1:$PORT", "token_file": "$TMP/token",
@@ -40,13 +41,6 @@ cat >"$TMP/cfg.json" <<EOF
  "rotate_age_s": 2, "flush_ms": 100}
 EOF
 BASE=http://127.0.0.1:$PORT
-health_is() { curl -s "$BASE/v1/health" | grep -q "\"switch\":\"$1\""; }
-wait_for() { # wait_for SECONDS CMD...
-	local n=$(($1 * 10))
-	shift
-	for _ in $(seq "$n"); do "$@" && return 0; sleep 0.1; done
-	return 1
-}
 
 # a big sealed segment, catalogued when eniflowd starts
 HOURDIR="$TMP/data/$(date -u +%Y/%m/%d/%H)"
@@ -59,10 +53,10 @@ SHA=$(sha256sum "$HOURDIR/$SEG" | cut -d' ' -f1)
 
 "$EFD" --config "$TMP/cfg.json" 2>>"$TMP/log" &
 EPID=$!
-wait_for 5 curl -sf "$BASE/v1/health" -o /dev/null || die "eniflowd did not come up"
+efd_wait 5 curl -sf "$BASE/v1/health" -o /dev/null || die "eniflowd did not come up"
 "$LOADGEN" ri "$PREFIX" 60 20000 >"$TMP/dp.json" 2>"$TMP/lg.err" &
 LPID=$!
-wait_for 15 health_is up || die "eniflowd did not attach"
+efd_wait 15 efd_health_is "$BASE" up || die "eniflowd did not attach"
 
 # the slow download: writes "started" once the first bytes are in
 "$PY" - "$PORT" "$SEG" "$TMP/started" >"$TMP/slow.json" 2>"$TMP/slow.err" <<'PYEOF' &
@@ -91,7 +85,7 @@ PYEOF
 SLOW=$!
 curl -s -N -o "$TMP/tail.out" "$BASE/v1/flows/stream" &
 TAIL=$!
-wait_for 5 test -e "$TMP/started" || die "the download did not start: $(cat "$TMP/slow.err")"
+efd_wait 5 test -e "$TMP/started" || die "the download did not start: $(cat "$TMP/slow.err")"
 
 # the switch exits: eniflowd drains, seals and re-execs with both in flight
 kill -TERM "$LPID"
@@ -103,7 +97,7 @@ wait "$TAIL"
 TAIL_RC=$?
 TAIL=
 echo "download: $(cat "$TMP/slow.json"); live tail: curl exit $TAIL_RC, $(cat "$TMP/tail.out" 2>/dev/null | wc -l) lines"
-wait_for 15 eval 'grep -q "event=reexec " "$TMP/log"' || die "no re-exec logged"
+efd_wait 15 eval 'grep -q "event=reexec " "$TMP/log"' || die "no re-exec logged"
 grep 'event=reexec_wait' "$TMP/log" | head -1
 "$PY" - "$TMP/slow.json" "$SIZE" "$SHA" <<'PYEOF' || die "the download was cut or changed"
 import json, sys
@@ -119,7 +113,7 @@ WAITED=$(sed -n 's/.*event=reexec_wait responses=[1-9][0-9]* unfinished=0 waited
 [ "${WAITED:-0}" -ge 1000 ] ||
 	die "eniflowd did not wait for the download (not exercised, or it gave up): waited ${WAITED:-no} ms"
 # the new image serves the same segment
-wait_for 15 curl -sf "$BASE/v1/health" -o /dev/null || die "no answer after the re-exec"
+efd_wait 15 curl -sf "$BASE/v1/health" -o /dev/null || die "no answer after the re-exec"
 curl -sf "$BASE/v1/segments/$SEG" -o "$TMP/again.fls" || die "download after the re-exec"
 [ "$(sha256sum <"$TMP/again.fls" | cut -d' ' -f1)" = "$SHA" ] || die "second download differs"
 echo "PASS: a download and a live tail crossed eniflowd's re-exec whole"
