@@ -331,6 +331,11 @@ static uint16_t account_chunk(struct fl_worker *w, struct rte_mbuf *const *pkts,
 		es->bytes_seen += m->pkt_len;
 		if (!((c->verdict_mask >> (md->verdict & 1)) & 1)) {
 			filtered += c->enabled;
+			/* An ENI whose flow logs are off keeps the hints of
+			 * when they were on: forget them, or the prefetch
+			 * above would load their lines for nothing. */
+			if (unlikely(hinted[i] != NULL))
+				*md->flow_hint = 0;
 			continue;
 		}
 		const uint8_t *frame = rte_pktmbuf_mtod(m, const uint8_t *);

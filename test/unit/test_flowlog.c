@@ -368,9 +368,12 @@ static void test_pressure_and_loss(void)
 
 /* ------------------------------------------------- config under traffic */
 /** Enable, disable, traffic type and sampling change under traffic; the model predicts all. */
-static void test_config_changes(void)
+/* With send_hints set, the same with host flow hints: an ENI whose flow logs
+ * are turned off must forget them (so a host never prefetches for nothing),
+ * and the counts stay exact across every change. */
+static void test_config_changes(const char *inst)
 {
-	struct fl_dp *dp = make_dp("tfl_cfg", N_ENIS, 1 << 15, 1 << 16);
+	struct fl_dp *dp = make_dp(inst, N_ENIS, 1 << 15, 1 << 16);
 	struct fl_worker *w = fl_dp_worker(dp, 0);
 	static const struct { int en, type; uint32_t n; } phase[4][4] = {
 		{ { 1, EFL_TRAFFIC_ALL, 1 }, { 0, 0, 1 }, { 1, EFL_TRAFFIC_ACCEPT, 1 },
@@ -406,19 +409,36 @@ static void test_config_changes(void)
 			now += 1000 * 1000;
 		}
 	}
-	finish_and_compare(dp, w, now, true, "config");
+	if (send_hints != NULL) {
+		/* last phase: ENIs 0 and 4 log everything, 3 and 7 are off */
+		uint32_t on = 0, on_set = 0, off = 0, off_set = 0;
+		for (uint32_t f = 0; f < 20000; f++) {
+			bool set = send_hints[f % send_hints_n] != 0;
+			if (flows[f].eni % 4 == 0) {
+				on++;
+				on_set += set;
+			} else if (flows[f].eni % 4 == 3) {
+				off++;
+				off_set += set;
+			}
+		}
+		CHECK(on_set * 2 > on && off_set * 10 < off,
+		      "%s: hint words set: %u of %u flows of logged ENIs, %u of %u of ENIs turned off",
+		      inst, on_set, on, off_set, off);
+	}
+	finish_and_compare(dp, w, now, true, inst);
 	struct efl_lcore_stats *ls = &fl_dp_shm_stats(dp)->lcore[0];
 	uint64_t model_acc = 0;
 	for (uint32_t i = 0; i < MAP_SLOTS; i++)
 		model_acc += map[i].pkts;
 	CHECK(ls->packets_seen == seen && ls->packets_accounted == model_acc,
-	      "config: seen %lu (sent %lu), accounted %lu (model %lu)", ls->packets_seen, seen,
+	      "%s: seen %lu (sent %lu), accounted %lu (model %lu)", inst, ls->packets_seen, seen,
 	      ls->packets_accounted, model_acc);
-	CHECK(ls->ring_full_records == 0, "config: ring overflowed");
+	CHECK(ls->ring_full_records == 0, "%s: ring overflowed", inst);
 	uint64_t sampled_keys = 0;
 	for (uint32_t i = 0; i < MAP_SLOTS; i++)
 		sampled_keys += map[i].used && map[i].k.sample_n > 1 && map[i].exp_pkts > 0;
-	CHECK(sampled_keys > 100, "config: only %lu sampled keys", sampled_keys);
+	CHECK(sampled_keys > 100, "%s: only %lu sampled keys", inst, sampled_keys);
 	fl_dp_destroy(dp);
 }
 
@@ -612,7 +632,7 @@ int main(int argc, char **argv)
 	test_fragments_flush();
 	test_clock_steps_back();
 	test_pressure_and_loss();
-	test_config_changes();
+	test_config_changes("tfl_cfg");
 	run_conservation("tfl_exact", 32768, 1, ~0u, true, 1);
 	/* The same with host flow hints that are shared and sometimes garbage:
 	 * a hint may only ever save a lookup, never move a count. Hinted IPv4
@@ -620,6 +640,8 @@ int main(int argc, char **argv)
 	 * the sampled odd ENIs' with it. */
 	send_hints_n = N_FLOWS / 2;
 	send_hints = calloc(send_hints_n, sizeof(*send_hints));
+	test_config_changes("tfl_cfgh");
+	memset(send_hints, 0, send_hints_n * sizeof(*send_hints));
 	run_conservation("tfl_hints", 32768, 1, ~0u, true, 3);
 	uint32_t set = 0;
 	for (uint32_t i = 0; i < send_hints_n; i++)
