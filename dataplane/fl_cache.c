@@ -362,6 +362,8 @@ static uint16_t account_chunk(struct fl_worker *w, struct rte_mbuf *const *pkts,
 		}
 		if (!fl_sample_keep(s->key.k.hash, c->sample_n)) {
 			filtered++;
+			if (unlikely(hinted[i] != NULL))
+				*md->flow_hint = 0; /* sampled out now: as for logs off */
 			continue;
 		}
 		s->hint = md->flow_hint;
