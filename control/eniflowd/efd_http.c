@@ -587,6 +587,9 @@ static void finish_responses(struct efd_http *h)
 	unsigned first = responses_in_flight(h), left = first;
 
 	efd_tail_end_all(h->d);
+	if (first > 0)
+		efd_log("info", "reexec_draining", "responses=%u wait_max_s=%d", first,
+			EFD_REEXEC_WAIT_S);
 	while (left > 0 && efd_now_ns() < deadline) {
 		nanosleep(&tick, NULL);
 		left = responses_in_flight(h);

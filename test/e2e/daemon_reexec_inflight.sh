@@ -1,8 +1,10 @@
 #!/bin/bash
 # Responses in flight when eniflowd re-execs are finished, not cut: a 12 MB
 # segment download held open by a slow client (4 KiB receive buffer, about
-# 2 MB/s: more than the 4 MB the kernel's send buffer can take stays with
+# 400 KB/s: more than the 4 MB the kernel's send buffer can take stays with
 # eniflowd) across the switch's exit, and a live tail open at the same time.
+# Once eniflowd says it is waiting, plus a second, the client reads at full
+# speed, so the test does not depend on the machine's speed.
 # The download must arrive whole (Content-Length bytes, the file's sha256),
 # the tail must end as a complete response (curl exit 0), the daemon must
 # log that it waited for the download (so the case was really exercised),
@@ -59,9 +61,9 @@ LPID=$!
 efd_wait 15 efd_health_is "$BASE" up || die "eniflowd did not attach"
 
 # the slow download: writes "started" once the first bytes are in
-"$PY" - "$PORT" "$SEG" "$TMP/started" >"$TMP/slow.json" 2>"$TMP/slow.err" <<'PYEOF' &
-import hashlib, json, socket, sys, time
-port, name, started = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+"$PY" - "$PORT" "$SEG" "$TMP/started" "$TMP/go" >"$TMP/slow.json" 2>"$TMP/slow.err" <<'PYEOF' &
+import hashlib, json, os, socket, sys, time
+port, name, started, go = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
 s = socket.socket()
 s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
 s.connect(("127.0.0.1", port))
@@ -74,7 +76,8 @@ while True:
     if not data:
         open(started, "w").close()
     data += chunk
-    time.sleep(0.002)
+    if not os.path.exists(go):
+        time.sleep(0.01)
 head, _, body = bytes(data).partition(b"\r\n\r\n")
 lines = head.decode("latin-1").split("\r\n")
 hdr = {k.strip().lower(): v.strip() for k, _, v in (l.partition(":") for l in lines[1:])}
@@ -91,6 +94,10 @@ efd_wait 5 test -e "$TMP/started" || die "the download did not start: $(cat "$TM
 kill -TERM "$LPID"
 wait "$LPID" || die "loadgen failed: $(cat "$TMP/lg.err")"
 LPID=
+efd_wait 15 eval 'grep -q "event=reexec_draining" "$TMP/log"' ||
+	die "eniflowd did not wait for the responses in flight"
+sleep 1
+touch "$TMP/go"
 wait "$SLOW" || die "slow client: $(cat "$TMP/slow.err")"
 SLOW=
 wait "$TAIL"
