@@ -592,6 +592,7 @@ static void finish_responses(struct efd_http *h)
 			EFD_REEXEC_WAIT_S);
 	while (left > 0 && efd_now_ns() < deadline) {
 		nanosleep(&tick, NULL);
+		efd_tail_end_all(h->d); /* also one opened on a kept-alive connection since */
 		left = responses_in_flight(h);
 	}
 	if (first > 0)
