@@ -342,18 +342,6 @@ static inline void fl_key_finish_v4(struct fl_lkey *lk, uint64_t w0, uint64_t w1
 	fl_key_finish(lk, w0, w1, w0 * 0x9e3779b97f4a7c15ull, rule_id);
 }
 
-/** fl_key_words_v4_fast() and the hash: the whole key. */
-static inline bool fl_key_build_v4_fast(struct fl_lkey *lk, const uint8_t *f, uint32_t data_len,
-					const struct fl_pkt_meta *m, uint8_t *tcp_flags)
-{
-	uint64_t w0, w1;
-
-	if (!fl_key_words_v4_fast(f, data_len, m, &w0, &w1, tcp_flags))
-		return false;
-	fl_key_finish_v4(lk, w0, w1, m->rule_id);
-	return true;
-}
-
 /**
  * 1-in-N flow sampling: keep the flow if the top bits of its hash fall in
  * the first 1/N of the range. The bucket uses the low bits, so kept flows

@@ -134,7 +134,8 @@ static int due_reason(const struct fl_worker *w, const struct fl_entry *e, uint6
 	return -1;
 }
 
-/* due_reason(e) >= 0, computed without branches. A free slot's fields are
+/* due_reason(e) >= 0, computed without branches (age_slice() still takes
+ * the reason from due_reason(), so the two can never export with none). A free slot's fields are
  * stale or zero; its ENI index is clamped, and the caller ignores the
  * answer for it. */
 static inline bool due_at_all(const struct fl_worker *w, const struct fl_entry *e, uint64_t now)
@@ -164,16 +165,17 @@ static unsigned age_slice(struct fl_worker *w, uint64_t now, uint32_t budget)
 		/* Which slots are live is random (a table a third full
 		 * mispredicted a branch on it every third slot), and almost
 		 * none is due: one predictable branch on both. */
-		if (unlikely((e->k.hash != 0) & due_at_all(w, e, now))) {
-			bool v6 = fl_entry_is_v6(e);
-			fl_export_entry(w, e, (uint8_t)due_reason(w, e, now));
-			exported++;
-			if (v6) {
-				s++; /* the tail */
-				i++;
+		bool live = e->k.hash != 0;
+		bool tail = live & fl_entry_is_v6(e); /* read before an export frees e */
+		if (unlikely(live & due_at_all(w, e, now))) {
+			int why = due_reason(w, e, now);
+			if (why >= 0) {
+				fl_export_entry(w, e, (uint8_t)why);
+				exported++;
 			}
-		} else if (unlikely(e->k.hash != 0 && fl_entry_is_v6(e))) {
-			s++;
+		}
+		if (unlikely(tail)) {
+			s++; /* the v6 tail */
 			i++;
 		}
 	}

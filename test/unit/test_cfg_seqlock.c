@@ -150,15 +150,23 @@ static void run_reader(struct fl_dp *dp, void *(*wfn)(void *), double seconds, u
 	pthread_join(th, NULL);
 }
 
-static void test_real_writer(void)
+/* A small plugin instance; NULL (a failure counted) if it cannot be made. */
+static struct fl_dp *small_dp(const char *instance)
 {
-	struct fl_dp_params p = { .instance = "tsq_real", .n_workers = 1, .n_enis = N_ENIS,
+	struct fl_dp_params p = { .instance = instance, .n_workers = 1, .n_enis = N_ENIS,
 				  .flows_per_worker = 64, .ring_size = 256,
 				  .socket_id = SOCKET_ID_ANY };
 	struct fl_dp *dp = fl_dp_create(&p);
+
+	CHECK(dp != NULL, "create %s: %s", instance, rte_strerror(rte_errno));
+	return dp;
+}
+
+static void test_real_writer(void)
+{
+	struct fl_dp *dp = small_dp("tsq_real");
 	struct run r;
 
-	CHECK(dp != NULL, "create: %s", rte_strerror(rte_errno));
 	if (dp == NULL)
 		return;
 	run_reader(dp, writer, 1.5, UINT64_MAX, &r);
@@ -179,13 +187,9 @@ static void test_real_writer(void)
 
 static void test_control_is_caught(void)
 {
-	struct fl_dp_params p = { .instance = "tsq_torn", .n_workers = 1, .n_enis = N_ENIS,
-				  .flows_per_worker = 64, .ring_size = 256,
-				  .socket_id = SOCKET_ID_ANY };
-	struct fl_dp *dp = fl_dp_create(&p);
+	struct fl_dp *dp = small_dp("tsq_torn");
 	struct run r;
 
-	CHECK(dp != NULL, "create: %s", rte_strerror(rte_errno));
 	if (dp == NULL)
 		return;
 	run_reader(dp, torn_writer, 2.0, 10, &r);
