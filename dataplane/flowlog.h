@@ -62,7 +62,9 @@ struct fl_worker; /**< one worker lcore's cache, ring and counters */
 /**
  * Create the plugin: memzones for header, config and stats, one export ring
  * and one flow cache per worker. Must run in the DPDK primary after
- * rte_eal_init(). Returns NULL (and logs why) on failure.
+ * rte_eal_init(), and after the host has published its ENI table
+ * (EFL_MZ_ENIS): eniflowd attaches as soon as the header exists and reads
+ * the table then. Returns NULL (and logs why) on failure.
  */
 struct fl_dp *fl_dp_create(const struct fl_dp_params *p);
 

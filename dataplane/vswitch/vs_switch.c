@@ -199,8 +199,12 @@ struct vs_switch *vs_switch_create(const struct vs_config *cfg,
 		if (port_setup(sw, pi, err) != 0)
 			goto fail;
 	sw->pol = vs_policy_create(cfg, SOCKET_ID_ANY, err);
-	if (sw->pol == NULL || mac_table_fill(sw, err) != 0 || plugin_make(sw, p, err) != 0 ||
-	    enis_publish(sw, p->instance, err) != 0 || workers_make(sw, p, err) != 0)
+	/* The ENI table before the plugin: eniflowd attaches once the plugin's
+	 * header exists and reads the table then (an empty one named every
+	 * record's ENI "" until the next attach). */
+	if (sw->pol == NULL || mac_table_fill(sw, err) != 0 ||
+	    enis_publish(sw, p->instance, err) != 0 || plugin_make(sw, p, err) != 0 ||
+	    workers_make(sw, p, err) != 0)
 		goto fail;
 	vs_switch_flowlog_all(sw, p->enable_all);
 	return sw;

@@ -176,10 +176,12 @@ int main(int argc, char **argv)
 	struct fl_dp_params p = { .instance = argv[1], .n_workers = 1, .n_enis = N_ENIS,
 				  .flows_per_worker = 4096, .ring_size = 65536,
 				  .idle_timeout_ns = 500000000ULL, .socket_id = SOCKET_ID_ANY };
-	struct fl_dp *dp = fl_dp_create(&p);
+	/* the ENI table first: eniflowd reads it once the plugin's header exists */
+	int enis_rc = publish_enis(argv[1]);
+	struct fl_dp *dp = enis_rc == 0 ? fl_dp_create(&p) : NULL;
 	struct rte_mempool *pool = rte_pktmbuf_pool_create("lg_pool", 1023, 0, 0,
 							   RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
-	if (dp == NULL || pool == NULL || publish_enis(argv[1]) != 0) {
+	if (dp == NULL || pool == NULL) {
 		fprintf(stderr, "efd_loadgen: set-up failed: %s\n", rte_strerror(rte_errno));
 		return 1;
 	}
