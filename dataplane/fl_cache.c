@@ -28,8 +28,12 @@ int fl_cache_init(struct fl_cache *c, uint32_t flows, int socket)
 		return -EINVAL;
 	c->slots = rte_zmalloc_socket("fl_cache", nb * FL_WAYS * sizeof(struct fl_entry),
 				      RTE_CACHE_LINE_SIZE * FL_WAYS, socket);
-	if (c->slots == NULL)
+	c->cell_of = rte_zmalloc_socket("fl_cells", nb * FL_WAYS * sizeof(*c->cell_of),
+					RTE_CACHE_LINE_SIZE, socket);
+	if (c->slots == NULL || c->cell_of == NULL) {
+		fl_cache_fini(c);
 		return -ENOMEM;
+	}
 	c->n_buckets = (uint32_t)nb;
 	c->bucket_mask = (uint32_t)nb - 1;
 	c->n_live = 0;
@@ -40,7 +44,9 @@ int fl_cache_init(struct fl_cache *c, uint32_t flows, int socket)
 void fl_cache_fini(struct fl_cache *c)
 {
 	rte_free(c->slots);
+	rte_free(c->cell_of);
 	c->slots = NULL;
+	c->cell_of = NULL;
 }
 
 void fl_cache_free(struct fl_cache *c, struct fl_entry *e)
@@ -226,6 +232,7 @@ struct acc {
 	struct fl_lkey key;
 	struct fl_entry *cand; /* the entry the host's hint names, or NULL */
 	uint32_t *hint;        /* the host's hint word, or NULL */
+	struct fl_cell *cell;  /* the host's cell, to arm for the flow, or NULL */
 	uint32_t len;
 	uint32_t n;            /* the ENI samples 1-in-n flows */
 	uint8_t tcp_flags;
@@ -245,8 +252,88 @@ static inline void entry_add(struct fl_worker *w, struct fl_entry *e, uint32_t l
 	if (tcp_flags & (REC_TCP_FIN | REC_TCP_RST))
 		e->state |= FL_ST_CLOSING;
 	/* Keep packets exact in 32 bits: a flow this busy leaves early. */
-	if (unlikely(e->packets == UINT32_MAX))
+	if (unlikely(e->packets >= FL_PKTS_FULL))
 		fl_export_entry(w, e, REC_END_ACTIVE);
+}
+
+/*
+ * Host cells (fl_pkt_meta.cell). A cell is armed for one entry: it holds
+ * that entry's slot and the key fields a connection's packets may change
+ * (rule, direction, verdict, layer), and cell_of[slot] points back at it,
+ * so an entry has at most one cell and a cell at most one entry. Packets
+ * that match are added to the cell; the entry gets them when the cell is
+ * folded: when the sweep finds the entry seemingly due, when it is
+ * exported or evicted, when the cell is armed for another flow or released.
+ */
+
+/* Add cell c's counts to e and zero them. */
+static void cell_fold(struct fl_entry *e, struct fl_cell *c, uint64_t now)
+{
+	uint64_t t = now >> FL_CELL_T_SHIFT;
+	uint64_t last;
+
+	if (c->packets == 0)
+		return;
+	/* the newest time before now with the cell's low 32 bits */
+	last = (t - (uint32_t)((uint32_t)t - c->t_last)) << FL_CELL_T_SHIFT;
+	e->packets += c->packets;
+	e->bytes += c->bytes;
+	e->tcp_flags |= c->tcp_flags;
+	e->last_ns = last > e->last_ns ? last : e->last_ns;
+	c->packets = 0;
+	c->bytes = 0;
+	c->tcp_flags = 0;
+}
+
+void fl_cell_fold_slot(struct fl_worker *w, uint32_t s, bool detach)
+{
+	struct fl_cell *c = w->cache.cell_of[s];
+
+	if (c == NULL)
+		return;
+	cell_fold(&w->cache.slots[s], c, w->clock_ns);
+	if (detach) {
+		memset(c, 0, sizeof(*c));
+		w->cache.cell_of[s] = NULL;
+	}
+}
+
+/* Give an armed cell's counts to its entry and disarm it. */
+static void cell_settle(struct fl_worker *w, struct fl_cell *c)
+{
+	uint32_t s = c->flow - 1;
+
+	if (s < w->cache.n_buckets * FL_WAYS && w->cache.cell_of[s] == c) {
+		struct fl_entry *e = &w->cache.slots[s];
+		fl_cell_fold_slot(w, s, true);
+		if (unlikely(e->packets >= FL_PKTS_FULL))
+			fl_export_entry(w, e, REC_END_ACTIVE);
+	}
+	memset(c, 0, sizeof(*c));
+}
+
+void fl_dp_cell_release(struct fl_worker *w, struct fl_cell *c)
+{
+	if (c->flow != 0)
+		cell_settle(w, c);
+}
+
+/* Arm cell c for entry e (the flow of a packet just looked up). */
+static void cell_arm(struct fl_worker *w, struct fl_cell *c, struct fl_entry *e)
+{
+	uint32_t s = (uint32_t)(e - w->cache.slots);
+
+	if (c->flow == s + 1 && w->cache.cell_of[s] == c)
+		return;
+	if (c->flow != 0)
+		cell_settle(w, c);
+	/* an older connection's cell still holds e (the host's session
+	 * expired and a new one opened elsewhere): e is this cell's now */
+	fl_cell_fold_slot(w, s, true);
+	c->flow = s + 1;
+	c->rule_id = e->k.rule_id;
+	c->kflags = e->k.kflags;
+	w->cache.cell_of[s] = c;
 }
 
 /* Find or create the flow of a packet pass 1 left, and add the packet. */
@@ -267,6 +354,9 @@ static inline void account_one(struct fl_worker *w, struct acc *s, uint64_t now)
 		if (s->hint != NULL)
 			*s->hint = (uint32_t)(e - w->cache.slots) + 1;
 	}
+	/* before the add, which may export e: the export folds the cell */
+	if (s->cell != NULL)
+		cell_arm(w, s->cell, e);
 	entry_add(w, e, s->len, s->tcp_flags, s->frag, now);
 }
 
@@ -315,7 +405,7 @@ static uint16_t account_chunk(struct fl_worker *w, struct rte_mbuf *const *pkts,
 	unsigned k = 0;
 
 	for (unsigned i = 0; i < n; i++) {
-		uint32_t hv = meta[i].flow_hint != NULL ? *meta[i].flow_hint : 0;
+		uint32_t hv = meta[i].flow_hint != NULL && meta[i].cell == NULL ? *meta[i].flow_hint : 0;
 		hinted[i] = hv - 1 < n_slots ? &w->cache.slots[hv - 1] : NULL;
 		if (hinted[i] != NULL)
 			rte_prefetch0(hinted[i]);
@@ -329,6 +419,7 @@ static uint16_t account_chunk(struct fl_worker *w, struct rte_mbuf *const *pkts,
 		const struct fl_eni_local *c = &w->cfg[md->eni];
 		es->packets_seen++;
 		es->bytes_seen += m->pkt_len;
+		struct fl_cell *cell = md->cell;
 		if (!((c->verdict_mask >> (md->verdict & 1)) & 1)) {
 			filtered += c->enabled;
 			/* An ENI whose flow logs are off keeps the hints of
@@ -336,6 +427,8 @@ static uint16_t account_chunk(struct fl_worker *w, struct rte_mbuf *const *pkts,
 			 * above would load their lines for nothing. */
 			if (unlikely(hinted[i] != NULL))
 				*md->flow_hint = 0;
+			if (unlikely(cell != NULL && cell->flow != 0))
+				cell_settle(w, cell);
 			continue;
 		}
 		const uint8_t *frame = rte_pktmbuf_mtod(m, const uint8_t *);
@@ -345,7 +438,31 @@ static uint16_t account_chunk(struct fl_worker *w, struct rte_mbuf *const *pkts,
 		bool v6 = false;
 		s->frag = 0;
 		if (likely(fl_key_words_v4_fast(frame, m->data_len, md, &w0, &w1, &s->tcp_flags))) {
-			if (ce != NULL && c->sample_n == 1) {
+			if (cell != NULL) {
+				/* The host vouches for the cell's 5-tuple,
+				 * ENI and (with kflags) direction; a FIN or
+				 * RST changes the entry's state, so it goes
+				 * to the entry. */
+				if (likely(cell->flow != 0 && c->sample_n == 1 &&
+					   cell->rule_id == md->rule_id &&
+					   cell->kflags == (uint8_t)(w1 >> 56) &&
+					   !(s->tcp_flags & (REC_TCP_FIN | REC_TCP_RST)) &&
+					   cell->packets != UINT16_MAX &&
+					   cell->bytes <= UINT32_MAX - m->pkt_len)) {
+					cell->packets++;
+					cell->bytes += m->pkt_len;
+					cell->tcp_flags |= s->tcp_flags;
+					cell->t_last = (uint32_t)(now >> FL_CELL_T_SHIFT);
+					es->packets_accounted++;
+					es->bytes_accounted += m->pkt_len;
+					direct++;
+					continue;
+				}
+				if (cell->flow != 0)
+					cell_settle(w, cell);
+				if (c->sample_n != 1)
+					cell = NULL;
+			} else if (ce != NULL && c->sample_n == 1) {
 				if (likely(entry_holds_v4(ce, w0, w1, md->rule_id))) {
 					entry_add(w, ce, m->pkt_len, s->tcp_flags, 0, now);
 					es->packets_accounted++;
@@ -359,6 +476,12 @@ static uint16_t account_chunk(struct fl_worker *w, struct rte_mbuf *const *pkts,
 		} else {
 			key_general(s, frame, m->data_len, md);
 			v6 = (s->key.k.kflags & FL_KF_IPV_MASK) == FL_KF_IPV6;
+			/* only the fast key's frames are counted in cells */
+			if (unlikely(cell != NULL)) {
+				if (cell->flow != 0)
+					cell_settle(w, cell);
+				cell = NULL;
+			}
 		}
 		if (!fl_sample_keep(s->key.k.hash, c->sample_n)) {
 			filtered++;
@@ -366,7 +489,10 @@ static uint16_t account_chunk(struct fl_worker *w, struct rte_mbuf *const *pkts,
 				*md->flow_hint = 0; /* sampled out now: as for logs off */
 			continue;
 		}
-		s->hint = md->flow_hint;
+		s->hint = cell != NULL ? NULL : md->flow_hint;
+		s->cell = cell;
+		if (cell != NULL)
+			ce = NULL;
 		s->cand = ce;
 		if (ce != NULL) {
 			if (unlikely(v6))

@@ -67,6 +67,13 @@
 #define FL_KF_IPV6 (2u << FL_KF_IPV_SHIFT)
 #define FL_KF_IPV_MASK (3u << FL_KF_IPV_SHIFT)
 
+/* An entry this full leaves at once (end reason active), so that a cell's
+ * packets (at most UINT16_MAX) still fit when they are added to it. */
+#define FL_PKTS_FULL (UINT32_MAX - UINT16_MAX)
+/* A cell's time covers 2^32 << FL_CELL_T_SHIFT ns (73 min): the sweep gives
+ * a flow its cell's counts back at least this often (see due_at_all()). */
+#define FL_CELL_FOLD_NS (10ull * 60 * FL_NS_PER_S)
+
 /* fl_entry.state */
 #define FL_ST_CLOSING 0x01     /* saw FIN or RST in this direction */
 
@@ -99,7 +106,7 @@ struct fl_entry {
 	uint8_t state;     /**< FL_ST_* */
 	uint16_t pad;
 	uint32_t fragments;
-	/* Packets fit 32 bits because an entry that reaches UINT32_MAX is
+	/* Packets fit 32 bits because an entry that reaches FL_PKTS_FULL is
 	 * exported at once (end reason active): see fl_cache.c. */
 	uint32_t packets;
 	/* Part of the match: a flow sampled under another 1-in-N is another
@@ -138,6 +145,10 @@ struct fl_lkey {
 /** The table. */
 struct fl_cache {
 	struct fl_entry *slots;   /**< n_buckets * FL_WAYS entries */
+	/** [slot]: the host cell (fl_pkt_meta.cell) that holds counts of the
+	 * entry, or NULL. Kept apart from the entries: read only when a flow
+	 * leaves or its cell changes, never per packet. */
+	struct fl_cell **cell_of;
 	uint32_t n_buckets;       /**< power of 2 */
 	uint32_t bucket_mask;
 	uint32_t n_live;          /**< live flows (a v6 flow counts once) */
@@ -187,6 +198,7 @@ struct fl_worker {
 	uint64_t clock_ns;            /**< latest time this worker used, see fl_clock() */
 	uint64_t idle_ns;
 	uint64_t close_ns;
+	uint64_t look_ns;             /**< min(idle_ns, FL_CELL_FOLD_NS), see due_at_all() */
 } __rte_cache_aligned;
 
 /** The plugin instance. */
@@ -379,6 +391,9 @@ int fl_cache_init(struct fl_cache *c, uint32_t flows, int socket);
 void fl_cache_fini(struct fl_cache *c);
 /** Free a live entry (and its v6 tail). */
 void fl_cache_free(struct fl_cache *c, struct fl_entry *e);
+/** Add what the host cell of the entry in slot s holds to the entry; with
+ * detach, also forget the cell (and zero it). */
+void fl_cell_fold_slot(struct fl_worker *w, uint32_t s, bool detach);
 
 /* ---- fl_export.c ---- */
 /** Export e with the given end reason and free it. Never waits. */

@@ -37,6 +37,28 @@ struct fl_dp_params {
 	int socket_id;              /**< NUMA socket for memory; SOCKET_ID_ANY ok */
 };
 
+/**
+ * Optional per-connection counters the host keeps for the plugin (see
+ * fl_pkt_meta.cell): 20 bytes, best placed in a cache line the host reads
+ * for every packet of the connection anyway (its session slot), so that
+ * counting the packet touches no other line. The fields belong to the
+ * plugin; the host only zeroes a cell before its first use and calls
+ * fl_dp_cell_release() before it reuses the cell's memory.
+ */
+struct fl_cell {
+	uint32_t flow;      /**< plugin: the cache entry counts go to, + 1; 0 = none */
+	uint32_t rule_id;   /**< plugin: the rule of that entry's key */
+	uint32_t bytes;     /**< plugin: bytes not yet in the entry */
+	uint32_t t_last;    /**< plugin: time of the latest of them, ns >> FL_CELL_T_SHIFT */
+	uint16_t packets;   /**< plugin: packets not yet in the entry */
+	uint8_t kflags;     /**< plugin: direction, verdict, layer... of that entry's key */
+	uint8_t tcp_flags;  /**< plugin: OR of those packets' TCP flags */
+};
+
+/** Resolution of a cell's time: 1,024 ns (a counted packet's last time is
+ * rounded down to it); the field covers 73 minutes. */
+#define FL_CELL_T_SHIFT 10
+
 /** What the host decided for one packet at one ENI crossing. */
 struct fl_pkt_meta {
 	uint32_t eni;       /**< ENI index, < n_enis */
@@ -54,6 +76,20 @@ struct fl_pkt_meta {
 	 * only an ordinary lookup, never a wrong count.
 	 */
 	uint32_t *flow_hint;
+	/**
+	 * Optional (NULL: none), and it takes the place of flow_hint: a cell
+	 * the host keeps for this crossing's connection and direction. A
+	 * packet of a flow already in the cache is then added to the cell,
+	 * not to the flow's entry, which the plugin brings up to date when it
+	 * ages, exports or evicts the flow. Unlike a hint, a cell is trusted:
+	 * the host must pass a cell only with packets of one ENI, direction,
+	 * address pair, protocol and port pair (its connection's), on one
+	 * worker, and must call fl_dp_cell_release() before it passes the cell
+	 * for another connection or frees it, and fl_dp_flush() before it
+	 * frees its cells at exit. The rule, verdict and layer may change: the
+	 * plugin checks those.
+	 */
+	struct fl_cell *cell;
 };
 
 struct fl_dp;     /**< the plugin instance (shared memory, workers) */
@@ -91,6 +127,13 @@ struct efl_shm_stats *fl_dp_shm_stats(struct fl_dp *dp);
  */
 uint16_t fl_dp_account_burst(struct fl_worker *w, struct rte_mbuf *const *pkts,
 			     const struct fl_pkt_meta *meta, uint16_t n, uint64_t now_ns);
+
+/**
+ * Give back what a cell holds (to its flow's entry) and zero it, so the
+ * host may reuse its memory or pass it for another connection. Call on the
+ * worker the cell was passed to. A zeroed cell is a no-op.
+ */
+void fl_dp_cell_release(struct fl_worker *w, struct fl_cell *c);
 
 /**
  * Housekeeping for one loop iteration: apply a newer config generation,

@@ -87,7 +87,7 @@ static void account(struct vs_worker *w, struct rte_mbuf *const *pkts, const str
 		meta[i] = (struct fl_pkt_meta){.eni = c[i].eni,
 			.direction = c[i].dir == VS_DIR_INGRESS ? REC_DIR_INGRESS : REC_DIR_EGRESS,
 			.verdict = v[i].verdict, .layer = v[i].layer, .rule_id = v[i].rule_id,
-			.flow_hint = v[i].flow_hint};
+			.flow_hint = v[i].flow_hint, .cell = v[i].flow_cell};
 	fl_dp_account_burst(w->fl, pkts, meta, n, now);
 }
 

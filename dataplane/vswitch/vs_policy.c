@@ -298,8 +298,8 @@ static void sg_decide(const struct vs_policy *p, struct vs_conn *ct, const struc
 	if (hit != 0) {
 		v->verdict = REC_VERDICT_ACCEPT;
 		v->rule_id = ctx->meta[hit - 1].rule_id;
-		v->flow_hint = vs_conn_open(ct, c->eni, c->flow, hash, v->rule_id, now_ns);
-	} else if (vs_conn_lookup_reverse(ct, c->eni, c->flow, now_ns, &rule, &v->flow_hint)) {
+		vs_conn_open(ct, c->eni, c->flow, hash, v->rule_id, now_ns, v);
+	} else if (vs_conn_lookup_reverse(ct, c->eni, c->flow, now_ns, &rule, v)) {
 		v->verdict = REC_VERDICT_ACCEPT;
 		v->rule_id = rule;
 	} else {
@@ -350,6 +350,13 @@ void vs_policy_check(const struct vs_policy *p, struct vs_conn *ct, const struct
 	for (uint16_t i = 0; i < n; i++)
 		if (want[i])
 			sg_decide(p, ct, &c[i], sg_res[i], hash[i], &out[i], now_ns);
+	/* A full bucket gave up a connection this batch had used (a burst
+	 * opening more connections in one bucket than it has ways): its cells
+	 * now belong to another connection. Rare; the plugin then looks these
+	 * flows up instead. */
+	if (unlikely(vs_conn_recycled_busy(ct, now_ns)))
+		for (uint16_t i = 0; i < n; i++)
+			out[i].flow_cell = NULL;
 }
 
 /*

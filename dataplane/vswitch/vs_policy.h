@@ -25,6 +25,7 @@
 
 #include <stdint.h>
 #include "vs_config.h"
+#include "flowlog.h"
 
 /** What the policy looks at in a packet (addresses in network order). */
 struct vs_flow {
@@ -49,8 +50,10 @@ struct vs_verdict {
 	uint8_t verdict;
 	uint8_t layer;
 	uint32_t rule_id; /**< SG rule id or ACL rule number; 0 = the default deny */
-	/** The connection's flow-log hint word (fl_pkt_meta.flow_hint) when the
-	 * SG layer allowed the packet through its connection table, else NULL. */
+	/** When the SG layer allowed the packet through its connection table:
+	 * the connection's flow-log cell (fl_pkt_meta.cell; IPv4) or hint word
+	 * (fl_pkt_meta.flow_hint; IPv6) for this direction. Else NULL. */
+	struct fl_cell *flow_cell;
 	uint32_t *flow_hint;
 };
 
@@ -69,10 +72,15 @@ void vs_policy_destroy(struct vs_policy *p);
 /**
  * A connection table for one lcore (not thread-safe: one owner).
  * entries is rounded up to a power of two (4-way buckets; a full bucket
- * loses its least recently used entry). Returns NULL + rte_errno.
+ * loses its least recently used entry). fl: the flow-log worker of this
+ * lcore, which gets the IPv4 connections' cells (a slot's cells are
+ * released to it before the slot is reused); NULL hands out none.
+ * Returns NULL + rte_errno.
  */
 struct vs_conn *vs_conn_create(const char *name, uint32_t entries, uint64_t idle_ns,
-			       int socket_id);
+			       struct fl_worker *fl, int socket_id);
+/** Free ct; with a flow-log worker, only after its fl_dp_flush() (which
+ * empties the cells this table holds). */
 void vs_conn_destroy(struct vs_conn *ct);
 /** Live entries (not idle past the timeout) at now_ns, for tests. */
 uint32_t vs_conn_count(const struct vs_conn *ct, uint64_t now_ns);

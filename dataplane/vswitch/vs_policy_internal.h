@@ -16,15 +16,21 @@ uint32_t vs_conn_prefetch(const struct vs_conn *ct, uint32_t eni, const struct v
 void vs_conn_prefetch_key(const struct vs_conn *ct, uint32_t hash);
 /**
  * Open or refresh (eni, flow), allowed by rule_id; hash from vs_conn_prefetch().
- * Returns the connection's flow-log hint word for this direction.
+ * Sets v's flow-log cell or hint for this direction.
  */
-uint32_t *vs_conn_open(struct vs_conn *ct, uint32_t eni, const struct vs_flow *f, uint32_t hash,
-		       uint32_t rule_id, uint64_t now_ns);
+void vs_conn_open(struct vs_conn *ct, uint32_t eni, const struct vs_flow *f, uint32_t hash,
+		  uint32_t rule_id, uint64_t now_ns, struct vs_verdict *v);
 /**
  * Is the reverse of flow an open connection at eni? Refreshes it and gives
- * its rule and its flow-log hint word for replies.
+ * its rule, and sets v's flow-log cell or hint for replies.
  */
 bool vs_conn_lookup_reverse(struct vs_conn *ct, uint32_t eni, const struct vs_flow *f,
-			    uint64_t now_ns, uint32_t *rule_id, uint32_t **fl_hint);
+			    uint64_t now_ns, uint32_t *rule_id, struct vs_verdict *v);
+/**
+ * Did a vs_conn_open() at now_ns reuse a slot already stamped at now_ns? A
+ * cell handed out earlier in the same batch may then belong to another
+ * connection: the caller must not pass this batch's cells to the plugin.
+ */
+bool vs_conn_recycled_busy(const struct vs_conn *ct, uint64_t now_ns);
 
 #endif /* ENIFLOW_VS_POLICY_INTERNAL_H */

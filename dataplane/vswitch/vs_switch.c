@@ -138,7 +138,7 @@ static int workers_make(struct vs_switch *sw, const struct vs_switch_params *p, 
 		w->ct = vs_conn_create(name, sw->cfg->connections_per_worker ?
 				       sw->cfg->connections_per_worker :
 				       p->conn_entries ? p->conn_entries : 65536,
-				       300ull * 1000000000ull, SOCKET_ID_ANY);
+				       300ull * 1000000000ull, w->fl, SOCKET_ID_ANY);
 		if (w->ct == NULL)
 			goto nomem;
 	}

@@ -278,10 +278,16 @@ struct fl_dp *make_dp(const char *inst, uint32_t n_enis, uint32_t flows, uint32_
 	return dp;
 }
 
+static uint32_t *cell_owner; /* [send_cells_n]: flow index + 1 using the cell, 0 none */
+
 void reset_model(void)
 {
 	memset(map, 0, sizeof(*map) * MAP_SLOTS);
 	memset(&tot, 0, sizeof(tot));
+	free(cell_owner); /* a new plugin instance: no cell is armed */
+	cell_owner = NULL;
+	if (send_cells != NULL)
+		memset(send_cells, 0, send_cells_n * sizeof(*send_cells));
 }
 
 struct gflow *flows;
@@ -289,6 +295,39 @@ struct gflow *flows;
 /** Send one burst of flow indexes idx[] at time now; the model follows. */
 uint32_t *send_hints;
 uint32_t send_hints_n;
+struct fl_cell *send_cells;
+uint32_t send_cells_n;
+uint32_t cells_pending_max;
+
+/* The host side of cells: which cell packet i's flow gets, or NULL. */
+static struct fl_cell *host_cell(struct fl_worker *w, const uint32_t *idx, unsigned i, uint64_t r)
+{
+	uint32_t ci = idx[i] % send_cells_n;
+
+	if (cell_owner == NULL)
+		cell_owner = calloc(send_cells_n, sizeof(*cell_owner));
+	/* a cell goes to one connection per burst: the switch's rule too
+	 * (vs_conn_recycled_busy()) */
+	for (unsigned j = 0; j < i; j++)
+		if (idx[j] % send_cells_n == ci && idx[j] != idx[i])
+			return NULL;
+	if (cell_owner[ci] != idx[i] + 1) {
+		fl_dp_cell_release(w, &send_cells[ci]);
+		cell_owner[ci] = idx[i] + 1;
+	}
+	if ((r >> 20) % 97 == 0) {
+		/* the host reuses a session slot: not one this burst uses */
+		uint32_t cj = (uint32_t)((r >> 28) % send_cells_n);
+		bool used = false;
+		for (unsigned j = 0; j <= i; j++)
+			used |= idx[j] % send_cells_n == cj;
+		if (!used) {
+			fl_dp_cell_release(w, &send_cells[cj]);
+			cell_owner[cj] = 0;
+		}
+	}
+	return &send_cells[ci];
+}
 
 void send_burst(struct fl_worker *w, const uint32_t *idx, unsigned n, uint64_t now,
 		       const uint32_t *model_n /* per ENI sample N, 0 = disabled */,
@@ -307,7 +346,7 @@ void send_burst(struct fl_worker *w, const uint32_t *idx, unsigned n, uint64_t n
 		/* v6 frames long enough for the L4 header: a cut one is another key */
 		uint16_t len = (uint16_t)((f->kind == F_V6 ? 78 : 64) + rnd() % 1400);
 		uint64_t r = rnd();
-		if (send_hints != NULL && (r >> 40) % 8 == 0) {
+		if ((send_hints != NULL || send_cells != NULL) && (r >> 40) % 8 == 0) {
 			/* the same connection decided by another rule (a rule
 			 * change): another flow, behind the same hint word */
 			renamed = *f;
@@ -324,6 +363,8 @@ void send_burst(struct fl_worker *w, const uint32_t *idx, unsigned n, uint64_t n
 			meta[i].flow_hint = &send_hints[idx[i] % send_hints_n];
 			if ((r >> 20) % 64 == 0)
 				send_hints[(r >> 26) % send_hints_n] = (uint32_t)((r * 0x9e3779b97f4a7c15ull) >> 32);
+		} else if (send_cells != NULL) {
+			meta[i].cell = host_cell(w, idx, i, r);
 		}
 		uint32_t sn = model_n[f->eni];
 		uint8_t ty = model_type[f->eni];
@@ -339,6 +380,12 @@ void send_burst(struct fl_worker *w, const uint32_t *idx, unsigned n, uint64_t n
 	}
 	CHECK(fl_dp_account_burst(w, m, meta, (uint16_t)n, now) == n, "burst count");
 	rte_pktmbuf_free_bulk(m, n);
+	if (send_cells != NULL) {
+		uint32_t pending = 0;
+		for (uint32_t c = 0; c < send_cells_n; c++)
+			pending += send_cells[c].packets != 0;
+		cells_pending_max = pending > cells_pending_max ? pending : cells_pending_max;
+	}
 }
 
 /** Flush, drain everything (loss records included) and compare with the model. */
@@ -399,9 +446,15 @@ unsigned drain_recs(struct rte_ring *r, struct rec_flow *out, unsigned max)
 void send_one(struct fl_worker *w, const struct gflow *f, uint16_t len, uint8_t tfl,
 		     uint64_t now)
 {
+	send_one_cell(w, f, len, tfl, now, NULL);
+}
+
+void send_one_cell(struct fl_worker *w, const struct gflow *f, uint16_t len, uint8_t tfl,
+		   uint64_t now, struct fl_cell *cell)
+{
 	struct rte_mbuf *m = rte_pktmbuf_alloc(pool);
 	struct fl_pkt_meta meta = { .eni = f->eni, .direction = f->dir, .verdict = f->verdict,
-				    .layer = f->layer, .rule_id = f->rule_id };
+				    .layer = f->layer, .rule_id = f->rule_id, .cell = cell };
 	frame_build(m, f, len, tfl);
 	fl_dp_account_burst(w, &m, &meta, 1, now);
 	rte_pktmbuf_free(m);

@@ -77,6 +77,14 @@ void reset_model(void);
  * packet's flow_hint (shared by flows, sometimes overwritten with garbage). */
 extern uint32_t *send_hints;
 extern uint32_t send_hints_n;
+/** If set (and send_hints is not), send_burst() acts as a host with
+ * per-connection cells: flow f uses send_cells[f % send_cells_n], releases
+ * it first when another flow had it (and at random, as a host reusing a
+ * session slot), and passes no cell to a second flow in one burst.
+ * cells_pending_max: the most cells holding packets after one burst. */
+extern struct fl_cell *send_cells;
+extern uint32_t send_cells_n;
+extern uint32_t cells_pending_max;
 void send_burst(struct fl_worker *w, const uint32_t *idx, unsigned n, uint64_t now,
 		const uint32_t *model_n, const uint8_t *model_type);
 void finish_and_compare(struct fl_dp *dp, struct fl_worker *w, uint64_t now, bool exact,
@@ -84,6 +92,9 @@ void finish_and_compare(struct fl_dp *dp, struct fl_worker *w, uint64_t now, boo
 unsigned drain_recs(struct rte_ring *r, struct rec_flow *out, unsigned max);
 void send_one(struct fl_worker *w, const struct gflow *f, uint16_t len, uint8_t tfl,
 	      uint64_t now);
+/** send_one() with a host cell (NULL: none). */
+void send_one_cell(struct fl_worker *w, const struct gflow *f, uint16_t len, uint8_t tfl,
+		   uint64_t now, struct fl_cell *cell);
 unsigned poll_all(struct fl_worker *w, uint64_t now);
 void tcp_flow(struct gflow *f, uint32_t i);
 

@@ -187,6 +187,95 @@ static void test_tcp_close(void)
 	fl_dp_destroy(dp);
 }
 
+/* The only live entry of ENI 0 in w's cache, or NULL. */
+static struct fl_entry *only_entry(struct fl_worker *w)
+{
+	struct fl_entry *e = NULL;
+	for (uint32_t i = 0; i < w->cache.n_buckets * FL_WAYS; i++)
+		if (w->cache.slots[i].k.hash != 0 && w->cache.slots[i].k.eni == 0)
+			e = &w->cache.slots[i];
+	return e;
+}
+
+/**
+ * A flow counted in a host cell: the sweep brings its entry up to date
+ * before it judges it idle, so it leaves idle_timeout after its last packet
+ * (not its last one before the cell), with that packet's time to the
+ * cell's 1,024 ns; release gives the counts back; a TCP FIN goes to the
+ * entry (close delay); a cell armed for one flow and passed with another
+ * rule hands its counts over first.
+ */
+static void test_cells(void)
+{
+	uint64_t t1 = 1100 * NS, t2 = t1 + 100 * NS;
+	uint64_t last = t2 + 9 * NS + 12345;
+	struct fl_dp *dp = timed_dp("tfl_cell", t1);
+	struct fl_worker *w = fl_dp_worker(dp, 0);
+	struct fl_cell cell = { 0 };
+	struct rec_flow r[8];
+	struct gflow f;
+	unsigned n;
+
+	tcp_flow(&f, 7);
+	send_one_cell(w, &f, 100, 0x10, t2, &cell);          /* creates the flow, arms the cell */
+	send_one_cell(w, &f, 200, 0x18, t2 + NS + 777, &cell); /* in the cell */
+	send_one_cell(w, &f, 300, 0x10, last, &cell);
+	struct fl_entry *e = only_entry(w);
+	CHECK(e != NULL && e->packets == 1 && cell.packets == 2 && cell.bytes == 500,
+	      "cell: entry %u packets, cell %u packets %u bytes", e ? e->packets : 0, cell.packets,
+	      cell.bytes);
+	/* 11 s after the last packet, 20 s after the entry's: not idle */
+	n = poll_all(w, t2 + 20 * NS + FL_SWEEP_PERIOD_NS);
+	CHECK(n == 0 && cell.packets == 0 && cell.flow != 0 && e->packets == 3 && e->bytes == 600,
+	      "sweep: %u exported, cell %u packets, entry %u packets", n, cell.packets, e->packets);
+	send_one_cell(w, &f, 50, 0x10, last, &cell);
+	poll_all(w, last + 15 * NS + 2 * FL_SWEEP_PERIOD_NS);
+	n = drain_recs(w->ring, r, 8);
+	CHECK(n == 1 && r[0].end_reason == REC_END_IDLE && r[0].packets == 4 && r[0].bytes == 650 &&
+		      r[0].first_ns == t2 && r[0].last_ns == (last & ~1023ull) && r[0].tcp_flags == 0x18,
+	      "idle: n %u reason %u pkts %lu bytes %lu first %lu last %lu (want %llu) flags %x", n,
+	      r[0].end_reason, r[0].packets, r[0].bytes, r[0].first_ns - t2, r[0].last_ns,
+	      last & ~1023ull, r[0].tcp_flags);
+	CHECK(cell.flow == 0 && cell.packets == 0, "an exported flow's cell is disarmed");
+
+	/* release, a FIN, another rule */
+	uint64_t t3 = last + 100 * NS;
+	send_one_cell(w, &f, 100, 0x10, t3, &cell);
+	send_one_cell(w, &f, 100, 0x10, t3 + 1000, &cell);
+	fl_dp_cell_release(w, &cell);
+	CHECK(cell.flow == 0 && only_entry(w) != NULL && only_entry(w)->packets == 2,
+	      "release: cell flow %u, entry %u packets", cell.flow,
+	      only_entry(w) ? only_entry(w)->packets : 0);
+	send_one_cell(w, &f, 100, 0x10, t3 + 2000, &cell);   /* arms again */
+	send_one_cell(w, &f, 100, 0x10, t3 + 3000, &cell);   /* in the cell */
+	struct gflow g = f;
+	g.rule_id ^= 0x100;
+	send_one_cell(w, &g, 70, 0x10, t3 + 4000, &cell);    /* another flow: the cell moves */
+	send_one_cell(w, &f, 100, 0x11, t3 + 5000, &cell);   /* FIN: to the entry */
+	CHECK(cell.packets == 0, "a FIN is not kept in the cell");
+	poll_all(w, t3 + 5000 + NS + FL_SWEEP_PERIOD_NS);
+	n = drain_recs(w->ring, r, 8);
+	CHECK(n == 1 && r[0].end_reason == REC_END_TCP_CLOSE && r[0].packets == 5 &&
+		      r[0].bytes == 500 && r[0].tcp_flags == 0x11,
+	      "close: n %u reason %u pkts %lu bytes %lu flags %x", n, r[0].end_reason,
+	      r[0].packets, r[0].bytes, r[0].tcp_flags);
+
+	/* counts that would pass FL_PKTS_FULL leave at once, exact */
+	fl_dp_flush(w, t3 + 10 * NS);
+	drain_recs(w->ring, r, 8);
+	memset(&cell, 0, sizeof(cell));
+	uint64_t t4 = t3 + 20 * NS;
+	send_one_cell(w, &f, 64, 0x10, t4, &cell);
+	only_entry(w)->packets = FL_PKTS_FULL - 3;
+	for (int i = 0; i < 5; i++)
+		send_one_cell(w, &f, 64, 0x10, t4 + 1 + (uint64_t)i, &cell);
+	fl_dp_cell_release(w, &cell);
+	n = drain_recs(w->ring, r, 8);
+	CHECK(n == 1 && r[0].end_reason == REC_END_ACTIVE && r[0].packets == FL_PKTS_FULL + 2,
+	      "full: n %u reason %u pkts %lu", n, r[0].end_reason, r[0].packets);
+	fl_dp_destroy(dp);
+}
+
 /** IP fragments and the shutdown flush. */
 static void test_fragments_flush(void)
 {
@@ -652,6 +741,17 @@ int main(int argc, char **argv)
 	      send_hints_n);
 	free(send_hints);
 	send_hints = NULL;
+	/* The same with host cells, shared by flows and reused by the host:
+	 * counts kept in a cell reach the records, every one, once. */
+	test_cells();
+	send_cells_n = N_FLOWS / 4;
+	send_cells = calloc(send_cells_n, sizeof(*send_cells));
+	test_config_changes("tfl_cfgc");
+	run_conservation("tfl_cells", 32768, 1, ~0u, true, 3);
+	CHECK(cells_pending_max > 1000, "tfl_cells: at most %u cells held packets",
+	      cells_pending_max);
+	free(send_cells);
+	send_cells = NULL;
 	run_conservation("tfl_lossy", 1024, 16, 600, false, 1);
 
 	free(map);

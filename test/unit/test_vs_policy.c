@@ -116,7 +116,7 @@ static void test_stateful(struct vs_policy *p, struct vs_conn *ct)
 /* A full table gives up its least recently used connection, and only it. */
 static void test_conn_lru(struct vs_policy *p)
 {
-	struct vs_conn *ct = vs_conn_create("t_lru", 4, 100 * NS, SOCKET_ID_ANY); /* one bucket */
+	struct vs_conn *ct = vs_conn_create("t_lru", 4, 100 * NS, NULL, SOCKET_ID_ANY); /* one bucket */
 	char dst[32];
 	for (int i = 0; i < 5; i++) {
 		snprintf(dst, sizeof(dst), "10.9.0.%d", i + 1);
@@ -140,6 +140,35 @@ static void test_conn_lru(struct vs_policy *p)
 	vs_conn_destroy(ct);
 }
 
+/* A bucket that fills up sends new connections to their second choice,
+ * and when both are full one of their connections moves to its own other
+ * bucket: 768 connections in 256 buckets of 4 (75% full; docs/operations.md
+ * sizes for 37%) all stay open. With one bucket per connection 13 of 512
+ * were evicted; with two and no move, 3 of 512. */
+static void test_conn_second_choice(struct vs_policy *p)
+{
+	struct vs_conn *ct = vs_conn_create("t_alt", 1024, 100 * NS, NULL, SOCKET_ID_ANY);
+	char dst[32];
+	unsigned kept = 0;
+	uint32_t x = 12345;
+	for (int i = 0; i < 768; i++) {
+		x = x * 1103515245u + 12345u; /* scattered addresses, as real ones are */
+		snprintf(dst, sizeof(dst), "10.%u.%u.%u", x >> 24, (x >> 16) & 255, (x >> 8) & 255);
+		EXPECT(one(p, ct, 0, EG, flow("10.0.1.10", dst, 6, 1000, 9999), NS + (uint64_t)i),
+		       ACC, SG, 201, "open");
+	}
+	x = 12345;
+	for (int i = 0; i < 768; i++) {
+		x = x * 1103515245u + 12345u;
+		snprintf(dst, sizeof(dst), "10.%u.%u.%u", x >> 24, (x >> 16) & 255, (x >> 8) & 255);
+		struct vs_verdict v = one(p, ct, 0, IN, flow(dst, "10.0.1.10", 6, 9999, 1000), 2 * NS);
+		kept += v.verdict == ACC;
+	}
+	CHECK(kept == 768 && vs_conn_count(ct, 2 * NS) == 768, "kept %u of 768 connections (%u live)",
+	      kept, vs_conn_count(ct, 2 * NS));
+	vs_conn_destroy(ct);
+}
+
 /* ACL order and default deny need their own config: patch the example. */
 static void test_acl_order(const char *base)
 {
@@ -157,7 +186,7 @@ static void test_acl_order(const char *base)
 	CHECK(vs_config_parse(text, cfg, err) == 0, "patched config: %s", err);
 	struct vs_policy *p = vs_policy_create(cfg, SOCKET_ID_ANY, err);
 	CHECK(p != NULL, "policy: %s", err);
-	struct vs_conn *ct = vs_conn_create("t_acl", 1024, 10 * NS, SOCKET_ID_ANY);
+	struct vs_conn *ct = vs_conn_create("t_acl", 1024, 10 * NS, NULL, SOCKET_ID_ANY);
 	uint64_t t = NS;
 	EXPECT(one(p, ct, 0, IN, flow("10.0.1.11", "10.0.1.10", 1, 0, 0), t), REJ, ACL, 0,
 	       "ACL default deny (rule 100 gone)");
@@ -230,19 +259,19 @@ static struct vs_verdict model(const struct vs_config *cfg, uint32_t eni, int di
 	if (e->acl >= 0) {
 		const struct vs_rule *r = rule_match(&cfg->acls[e->acl].dir[dir], f, dir);
 		if (r == NULL || !r->allow)
-			return (struct vs_verdict){REJ, ACL, r ? r->id : 0, NULL};
+			return (struct vs_verdict){REJ, ACL, r ? r->id : 0, NULL, NULL};
 	}
 	for (uint32_t k = 0; k < e->n_sgs; k++) {
 		const struct vs_rule *r = rule_match(&cfg->sgs[e->sg[k]].dir[dir], f, dir);
 		if (r != NULL) {
 			mconn[n_mconn++] = (struct model_conn){eni, *f, r->id};
-			return (struct vs_verdict){ACC, SG, r->id, NULL};
+			return (struct vs_verdict){ACC, SG, r->id, NULL, NULL};
 		}
 	}
 	for (uint32_t i = n_mconn; i-- > 0;)
 		if (mconn[i].eni == eni && same_rev(&mconn[i].f, f))
-			return (struct vs_verdict){ACC, SG, mconn[i].rule, NULL};
-	return (struct vs_verdict){REJ, SG, 0, NULL};
+			return (struct vs_verdict){ACC, SG, mconn[i].rule, NULL, NULL};
+	return (struct vs_verdict){REJ, SG, 0, NULL, NULL};
 }
 
 static struct vs_flow random_flow(void)
@@ -263,7 +292,7 @@ static struct vs_flow random_flow(void)
 static void test_model(const struct vs_config *cfg, struct vs_policy *p)
 {
 	/* Big enough that nothing is evicted: the model never forgets either. */
-	struct vs_conn *ct = vs_conn_create("t_model", 1 << 17, 1000 * NS, SOCKET_ID_ANY);
+	struct vs_conn *ct = vs_conn_create("t_model", 1 << 17, 1000 * NS, NULL, SOCKET_ID_ANY);
 	static struct vs_flow flows[VS_CHECK_BURST];
 	uint32_t checked = 0, rejected = 0;
 	n_mconn = 0;
@@ -406,11 +435,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "vs_policy_create: %s\n", err);
 		return 1;
 	}
-	struct vs_conn *ct = vs_conn_create("t_conn", 4096, 10 * NS, SOCKET_ID_ANY);
+	struct vs_conn *ct = vs_conn_create("t_conn", 4096, 10 * NS, NULL, SOCKET_ID_ANY);
 	test_rules(p, ct);
 	test_stateful(p, ct);
 	test_acl_order(base);
 	test_conn_lru(p);
+	test_conn_second_choice(p);
 	test_model(cfg, p);
 	test_parse_ipv6_ext(p, ct);
 	vs_conn_destroy(ct);
