@@ -12,6 +12,10 @@
  * 5 "drain the ring after this burst", 6-7 time step before the frame.
  * Beyond "no crash", it aborts unless every ENI's accounted packets and bytes
  * equal those in its flow records plus its loss records, exactly.
+ * The harness is also a host with 8 connection cells (fl_pkt_meta.cell),
+ * keyed as a switch would key them for an IPv4 frame (ENI, direction,
+ * protocol, addresses, ports: frame bytes 23 and 26-37), released when
+ * another key takes one, and given to one key per burst.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -38,6 +42,13 @@ static struct fl_dp *dp;
 static struct fl_worker *w;
 static uint64_t now = 1700000000ull * NS;
 static uint64_t got_pk[N_ENIS], got_by[N_ENIS];
+
+#define N_CELLS 8
+#define CELL_KEY 15
+static struct fl_cell cells[N_CELLS];
+static uint8_t cell_key[N_CELLS][CELL_KEY]; /* whose cell it is */
+static uint8_t burst_key[N_CELLS][CELL_KEY];
+static uint32_t burst_used;                  /* bit c: cell c given out in this burst */
 
 static void fail(const char *fmt, unsigned long a, unsigned long b, unsigned long c)
 {
@@ -105,8 +116,35 @@ static void configure(const uint8_t *c)
 	}
 }
 
+/* The cell the host gives frame f (len bytes) crossing eni in direction dir. */
+static struct fl_cell *host_cell(const uint8_t *f, size_t len, uint8_t eni, uint8_t dir)
+{
+	uint8_t k[CELL_KEY];
+	uint32_t h = 2166136261u;
+
+	if (len < 38)
+		return NULL;
+	k[0] = eni;
+	k[1] = dir;
+	k[2] = f[23];
+	memcpy(k + 3, f + 26, 12);
+	for (int i = 0; i < CELL_KEY; i++)
+		h = (h ^ k[i]) * 16777619u;
+	unsigned c = h % N_CELLS;
+	if (burst_used & (1u << c))
+		return memcmp(burst_key[c], k, CELL_KEY) == 0 ? &cells[c] : NULL;
+	if (memcmp(cell_key[c], k, CELL_KEY) != 0) {
+		fl_dp_cell_release(w, &cells[c]);
+		memcpy(cell_key[c], k, CELL_KEY);
+	}
+	burst_used |= 1u << c;
+	memcpy(burst_key[c], k, CELL_KEY);
+	return &cells[c];
+}
+
 static void account(struct rte_mbuf **m, const struct fl_pkt_meta *meta, uint16_t n, bool dr)
 {
+	burst_used = 0;
 	if (n > 0)
 		fl_dp_account_burst(w, m, meta, n, now);
 	rte_pktmbuf_free_bulk(m, n);
@@ -183,7 +221,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		off += len;
 		m[n] = b;
 		meta[n] = (struct fl_pkt_meta){ .eni = ctl & 7, .direction = (ctl >> 3) & 1,
-						.verdict = (ctl >> 4) & 1 };
+						.verdict = (ctl >> 4) & 1,
+						.cell = host_cell(data + off - len, len, ctl & 7,
+								  (ctl >> 3) & 1) };
 		dr |= (ctl >> 5) & 1;
 		n++;
 	}
