@@ -168,6 +168,18 @@ static struct fl_entry *evict(struct fl_worker *w, struct fl_entry *b, bool v6)
 	struct fl_entry *victim = NULL;
 	unsigned way;
 
+	/* A flow counted in a cell has an old last_ns until its cell is
+	 * folded: fold the bucket's first (rare: both buckets full), or the
+	 * busiest flows would look least recently used. */
+	for (way = 0; way < FL_WAYS; way++) {
+		fl_cell_fold_slot(w, (uint32_t)(b + way - w->cache.slots), false);
+		if (unlikely(b[way].k.hash != 0 && b[way].packets >= FL_PKTS_FULL))
+			fl_export_entry(w, &b[way], REC_END_ACTIVE);
+	}
+	victim = v6 ? free_pair(b) : free_way(b);
+	if (unlikely(victim != NULL))
+		return victim;
+
 	if (!v6) {
 		for (way = 0; way < FL_WAYS; way++) {
 			if (victim == NULL || b[way].last_ns < victim->last_ns)
