@@ -2,8 +2,10 @@
  * fl_cache.c - the per-packet path of the flow-log plugin: filter by the
  * ENI's config, parse, hash, find or create the flow, add the packet.
  *
- * A packet whose host hint (fl_pkt_meta.flow_hint) holds its flow is added
- * at once; the others go in two passes: the first parses and hashes them
+ * A packet whose host cell (fl_pkt_meta.cell) is armed for its flow is
+ * counted in the cell, which the entry gets back later (see "Host cells"
+ * below); one whose host hint (fl_pkt_meta.flow_hint) holds its flow is
+ * added to the entry at once; the others go in two passes: the first parses and hashes them
  * and prefetches their buckets, the second, by when those have arrived
  * from memory, finds or creates their entries. The table is set-associative
  * (see fl_cache_internal.h): a new flow takes a free place in its bucket or
@@ -161,21 +163,29 @@ static uint64_t pair_age(const struct fl_entry *b, unsigned w)
 	return t;
 }
 
+/*
+ * A flow counted in a cell has an old last_ns until its cell is folded:
+ * fold the bucket's cells before it picks a victim (rare: both buckets
+ * full), or the busiest flows would look least recently used. A flow the
+ * fold fills up leaves (end reason active) and frees its place.
+ */
+static void fold_bucket(struct fl_worker *w, struct fl_entry *b)
+{
+	for (unsigned way = 0; way < FL_WAYS; way++) {
+		fl_cell_fold_slot(w, (uint32_t)(b + way - w->cache.slots));
+		if (unlikely(b[way].k.hash != 0 && b[way].packets >= FL_PKTS_FULL))
+			fl_export_entry(w, &b[way], REC_END_ACTIVE);
+	}
+}
+
 /* Make room in a full bucket: evict the least recently used flow (v4) or
  * the least recently used pair (v6), exporting what it held. */
 static struct fl_entry *evict(struct fl_worker *w, struct fl_entry *b, bool v6)
 {
-	struct fl_entry *victim = NULL;
+	struct fl_entry *victim;
 	unsigned way;
 
-	/* A flow counted in a cell has an old last_ns until its cell is
-	 * folded: fold the bucket's first (rare: both buckets full), or the
-	 * busiest flows would look least recently used. */
-	for (way = 0; way < FL_WAYS; way++) {
-		fl_cell_fold_slot(w, (uint32_t)(b + way - w->cache.slots), false);
-		if (unlikely(b[way].k.hash != 0 && b[way].packets >= FL_PKTS_FULL))
-			fl_export_entry(w, &b[way], REC_END_ACTIVE);
-	}
+	fold_bucket(w, b);
 	victim = v6 ? free_pair(b) : free_way(b);
 	if (unlikely(victim != NULL))
 		return victim;
@@ -281,53 +291,60 @@ static inline void entry_add(struct fl_worker *w, struct fl_entry *e, uint32_t l
 /* Add cell c's counts to e and zero them. */
 static void cell_fold(struct fl_entry *e, struct fl_cell *c, uint64_t now)
 {
-	uint64_t t = now >> FL_CELL_T_SHIFT;
-	uint64_t last;
-
 	if (c->packets == 0)
 		return;
-	/* the newest time before now with the cell's low 32 bits */
-	last = (t - (uint32_t)((uint32_t)t - c->t_last)) << FL_CELL_T_SHIFT;
+
+	uint64_t t = now >> FL_CELL_T_SHIFT;
+	uint32_t ago = (uint32_t)t - c->t_last;
+	/* The latest time before now with the cell's 32 bits: exact while
+	 * the cell is younger than 73 min, which an entry's life guarantees
+	 * (see FL_AGG_MAX_S) unless the clock jumped. Then it is only bounded:
+	 * not before the entry's own last_ns, not after its longest life. */
+	uint64_t last = ago <= t ? (t - ago) << FL_CELL_T_SHIFT : e->last_ns;
+	uint64_t latest = e->first_ns + (uint64_t)FL_AGG_MAX_S * FL_NS_PER_S + FL_SWEEP_PERIOD_NS;
+
 	e->packets += c->packets;
 	e->bytes += c->bytes;
 	e->tcp_flags |= c->tcp_flags;
-	e->last_ns = last > e->last_ns ? last : e->last_ns;
+	last = RTE_MIN(last, latest);
+	e->last_ns = RTE_MAX(last, e->last_ns);
 	c->packets = 0;
 	c->bytes = 0;
 	c->tcp_flags = 0;
 }
 
-void fl_cell_fold_slot(struct fl_worker *w, uint32_t s, bool detach)
+void fl_cell_fold_slot(struct fl_worker *w, uint32_t s)
+{
+	struct fl_cell *c = w->cache.cell_of[s];
+
+	if (c != NULL)
+		cell_fold(&w->cache.slots[s], c, w->clock_ns);
+}
+
+void fl_cell_detach_slot(struct fl_worker *w, uint32_t s)
 {
 	struct fl_cell *c = w->cache.cell_of[s];
 
 	if (c == NULL)
 		return;
 	cell_fold(&w->cache.slots[s], c, w->clock_ns);
-	if (detach) {
-		memset(c, 0, sizeof(*c));
-		w->cache.cell_of[s] = NULL;
-	}
-}
-
-/* Give an armed cell's counts to its entry and disarm it. */
-static void cell_settle(struct fl_worker *w, struct fl_cell *c)
-{
-	uint32_t s = c->flow - 1;
-
-	if (s < w->cache.n_buckets * FL_WAYS && w->cache.cell_of[s] == c) {
-		struct fl_entry *e = &w->cache.slots[s];
-		fl_cell_fold_slot(w, s, true);
-		if (unlikely(e->packets >= FL_PKTS_FULL))
-			fl_export_entry(w, e, REC_END_ACTIVE);
-	}
 	memset(c, 0, sizeof(*c));
+	w->cache.cell_of[s] = NULL;
 }
 
 void fl_dp_cell_release(struct fl_worker *w, struct fl_cell *c)
 {
-	if (c->flow != 0)
-		cell_settle(w, c);
+	uint32_t s = c->flow - 1;
+
+	if (c->flow == 0)
+		return;
+	if (s < w->cache.n_buckets * FL_WAYS && w->cache.cell_of[s] == c) {
+		struct fl_entry *e = &w->cache.slots[s];
+		fl_cell_detach_slot(w, s);
+		if (unlikely(e->packets >= FL_PKTS_FULL))
+			fl_export_entry(w, e, REC_END_ACTIVE);
+	}
+	memset(c, 0, sizeof(*c));
 }
 
 /* Arm cell c for entry e (the flow of a packet just looked up). */
@@ -337,11 +354,10 @@ static void cell_arm(struct fl_worker *w, struct fl_cell *c, struct fl_entry *e)
 
 	if (c->flow == s + 1 && w->cache.cell_of[s] == c)
 		return;
-	if (c->flow != 0)
-		cell_settle(w, c);
+	fl_dp_cell_release(w, c);
 	/* an older connection's cell still holds e (the host's session
 	 * expired and a new one opened elsewhere): e is this cell's now */
-	fl_cell_fold_slot(w, s, true);
+	fl_cell_detach_slot(w, s);
 	c->flow = s + 1;
 	c->rule_id = e->k.rule_id;
 	c->kflags = e->k.kflags;
@@ -379,6 +395,28 @@ static inline bool entry_holds_v4(const struct fl_entry *e, uint64_t w0, uint64_
 {
 	return e->kw[0] == w0 && e->kw[1] == w1 && (uint32_t)e->kw[2] == rule_id &&
 	       e->k.hash != 0 && e->sample_n == 1;
+}
+
+/*
+ * Count a packet with the fast IPv4 key (w1, its TCP flags) in its armed
+ * cell, if the cell's flow is the packet's: the host vouches for the
+ * 5-tuple and ENI, the plugin checks rule and key flags (direction,
+ * verdict, layer). A FIN or RST changes the entry's state, and a sampled
+ * ENI keys flows by hash, so those go to the entry.
+ */
+static inline bool cell_try_count(struct fl_cell *cell, const struct fl_eni_local *c,
+				  const struct fl_pkt_meta *md, uint64_t w1, uint8_t tcp_flags,
+				  uint32_t len, uint64_t now)
+{
+	if (!(cell->flow != 0 && c->sample_n == 1 && cell->rule_id == md->rule_id &&
+	      cell->kflags == (uint8_t)(w1 >> 56) && !(tcp_flags & (REC_TCP_FIN | REC_TCP_RST)) &&
+	      cell->packets != UINT16_MAX && cell->bytes <= UINT32_MAX - len))
+		return false;
+	cell->packets++;
+	cell->bytes += len;
+	cell->tcp_flags |= tcp_flags;
+	cell->t_last = (uint32_t)(now >> FL_CELL_T_SHIFT);
+	return true;
 }
 
 /* The key of anything but plain IPv4 TCP/UDP, by the general parser. Out
@@ -439,8 +477,8 @@ static uint16_t account_chunk(struct fl_worker *w, struct rte_mbuf *const *pkts,
 			 * above would load their lines for nothing. */
 			if (unlikely(hinted[i] != NULL))
 				*md->flow_hint = 0;
-			if (unlikely(cell != NULL && cell->flow != 0))
-				cell_settle(w, cell);
+			if (unlikely(cell != NULL))
+				fl_dp_cell_release(w, cell);
 			continue;
 		}
 		const uint8_t *frame = rte_pktmbuf_mtod(m, const uint8_t *);
@@ -451,27 +489,16 @@ static uint16_t account_chunk(struct fl_worker *w, struct rte_mbuf *const *pkts,
 		s->frag = 0;
 		if (likely(fl_key_words_v4_fast(frame, m->data_len, md, &w0, &w1, &s->tcp_flags))) {
 			if (cell != NULL) {
-				/* The host vouches for the cell's 5-tuple,
-				 * ENI and (with kflags) direction; a FIN or
-				 * RST changes the entry's state, so it goes
-				 * to the entry. */
-				if (likely(cell->flow != 0 && c->sample_n == 1 &&
-					   cell->rule_id == md->rule_id &&
-					   cell->kflags == (uint8_t)(w1 >> 56) &&
-					   !(s->tcp_flags & (REC_TCP_FIN | REC_TCP_RST)) &&
-					   cell->packets != UINT16_MAX &&
-					   cell->bytes <= UINT32_MAX - m->pkt_len)) {
-					cell->packets++;
-					cell->bytes += m->pkt_len;
-					cell->tcp_flags |= s->tcp_flags;
-					cell->t_last = (uint32_t)(now >> FL_CELL_T_SHIFT);
+				if (likely(cell_try_count(cell, c, md, w1, s->tcp_flags, m->pkt_len,
+							  now))) {
 					es->packets_accounted++;
 					es->bytes_accounted += m->pkt_len;
 					direct++;
 					continue;
 				}
-				if (cell->flow != 0)
-					cell_settle(w, cell);
+				/* counted in the entry from here; re-armed in
+				 * pass 2 unless the ENI samples */
+				fl_dp_cell_release(w, cell);
 				if (c->sample_n != 1)
 					cell = NULL;
 			} else if (ce != NULL && c->sample_n == 1) {
@@ -490,8 +517,7 @@ static uint16_t account_chunk(struct fl_worker *w, struct rte_mbuf *const *pkts,
 			v6 = (s->key.k.kflags & FL_KF_IPV_MASK) == FL_KF_IPV6;
 			/* only the fast key's frames are counted in cells */
 			if (unlikely(cell != NULL)) {
-				if (cell->flow != 0)
-					cell_settle(w, cell);
+				fl_dp_cell_release(w, cell);
 				cell = NULL;
 			}
 		}

@@ -40,6 +40,7 @@
 #define FL_DEFAULT_CLOSE_NS (1ull * 1000000000ull)
 #define FL_DEFAULT_BUDGET 256
 #define FL_DEFAULT_AGG_S 60
+#define FL_AGG_MAX_S 600
 #define FL_NS_PER_S 1000000000ull
 /* The aging sweep covers the whole table once per this period (bounded by
  * aging_budget per poll), so a closed flow leaves within ~close delay +
@@ -70,9 +71,13 @@
 /* An entry this full leaves at once (end reason active), so that a cell's
  * packets (at most UINT16_MAX) still fit when they are added to it. */
 #define FL_PKTS_FULL (UINT32_MAX - UINT16_MAX)
-/* A cell's time covers 2^32 << FL_CELL_T_SHIFT ns (73 min): the sweep gives
- * a flow its cell's counts back at least this often (see due_at_all()). */
-#define FL_CELL_FOLD_NS (10ull * 60 * FL_NS_PER_S)
+/* A cell's time is 32 bits of ns >> FL_CELL_T_SHIFT (73 min). An entry
+ * lives at most the longest active timeout (plus a sweep) and its export
+ * folds its cell, so a fold never meets a cell time that has wrapped,
+ * unless the clock itself jumped (see cell_fold()). */
+_Static_assert(((uint64_t)FL_AGG_MAX_S * 1000000000ull + 2 * FL_SWEEP_PERIOD_NS) >> FL_CELL_T_SHIFT <
+		       (1ull << 32),
+	       "a cell's time must cover an entry's longest life");
 
 /* fl_entry.state */
 #define FL_ST_CLOSING 0x01     /* saw FIN or RST in this direction */
@@ -146,8 +151,9 @@ struct fl_lkey {
 struct fl_cache {
 	struct fl_entry *slots;   /**< n_buckets * FL_WAYS entries */
 	/** [slot]: the host cell (fl_pkt_meta.cell) that holds counts of the
-	 * entry, or NULL. Kept apart from the entries: read only when a flow
-	 * leaves or its cell changes, never per packet. */
+	 * entry, or NULL. Kept apart from the entries: read when the sweep
+	 * finds the entry seemingly due, when it is evicted or leaves, or when
+	 * its cell changes; never per packet. */
 	struct fl_cell **cell_of;
 	uint32_t n_buckets;       /**< power of 2 */
 	uint32_t bucket_mask;
@@ -198,7 +204,6 @@ struct fl_worker {
 	uint64_t clock_ns;            /**< latest time this worker used, see fl_clock() */
 	uint64_t idle_ns;
 	uint64_t close_ns;
-	uint64_t look_ns;             /**< min(idle_ns, FL_CELL_FOLD_NS), see due_at_all() */
 } __rte_cache_aligned;
 
 /** The plugin instance. */
@@ -391,9 +396,10 @@ int fl_cache_init(struct fl_cache *c, uint32_t flows, int socket);
 void fl_cache_fini(struct fl_cache *c);
 /** Free a live entry (and its v6 tail). */
 void fl_cache_free(struct fl_cache *c, struct fl_entry *e);
-/** Add what the host cell of the entry in slot s holds to the entry; with
- * detach, also forget the cell (and zero it). */
-void fl_cell_fold_slot(struct fl_worker *w, uint32_t s, bool detach);
+/** Add what the host cell of the entry in slot s holds to the entry. */
+void fl_cell_fold_slot(struct fl_worker *w, uint32_t s);
+/** fl_cell_fold_slot(), then forget the cell (zeroed: disarmed). */
+void fl_cell_detach_slot(struct fl_worker *w, uint32_t s);
 
 /* ---- fl_export.c ---- */
 /** Export e with the given end reason and free it. Never waits. */

@@ -90,7 +90,7 @@ void fl_export_entry(struct fl_worker *w, struct fl_entry *e, uint8_t reason)
 {
 	struct rec_flow r;
 
-	fl_cell_fold_slot(w, (uint32_t)(e - w->cache.slots), true);
+	fl_cell_detach_slot(w, (uint32_t)(e - w->cache.slots));
 	entry_to_record(e, reason, &r);
 	fl_cache_free(&w->cache, e);
 	if (likely(rte_ring_sp_enqueue_elem(w->ring, &r, sizeof(r)) == 0))
@@ -136,9 +136,7 @@ static int due_reason(const struct fl_worker *w, const struct fl_entry *e, uint6
 }
 
 /* due_reason(e) >= 0, computed without branches (age_slice() still takes
- * the reason from due_reason(), so the two can never export with none), or
- * quiet for look_ns, so that a flow counted in a host cell gets its counts
- * before its cell's time wraps. A free slot's fields are
+ * the reason from due_reason(), so the two can never export with none). A free slot's fields are
  * stale or zero; its ENI index is clamped, and the caller ignores the
  * answer for it. */
 static inline bool due_at_all(const struct fl_worker *w, const struct fl_entry *e, uint64_t now)
@@ -147,7 +145,7 @@ static inline bool due_at_all(const struct fl_worker *w, const struct fl_entry *
 	uint32_t eni = e->k.eni < w->n_enis ? e->k.eni : 0;
 
 	return (last > now) | ((e->state & FL_ST_CLOSING) & (now >= last + w->close_ns)) |
-	       (now >= last + w->look_ns) | (now >= e->first_ns + w->cfg[eni].agg_ns);
+	       (now >= last + w->idle_ns) | (now >= e->first_ns + w->cfg[eni].agg_ns);
 }
 
 /* Inspect up to budget slots from the sweep cursor; export what is due. */
@@ -173,7 +171,7 @@ static unsigned age_slice(struct fl_worker *w, uint64_t now, uint32_t budget)
 		if (unlikely(live & due_at_all(w, e, now))) {
 			/* its last_ns may be old only because a cell holds
 			 * its latest packets: count them first */
-			fl_cell_fold_slot(w, s, false);
+			fl_cell_fold_slot(w, s);
 			int why = unlikely(e->packets >= FL_PKTS_FULL) ? REC_END_ACTIVE
 								  : due_reason(w, e, now);
 			if (why >= 0) {

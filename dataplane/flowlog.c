@@ -42,8 +42,8 @@ static void eni_local_apply(struct fl_eni_local *l, const struct efl_eni_cfg *c)
 {
 	uint32_t agg = c->agg_interval_s ? c->agg_interval_s : FL_DEFAULT_AGG_S;
 
-	if (agg > 600)
-		agg = 600;
+	if (agg > FL_AGG_MAX_S)
+		agg = FL_AGG_MAX_S;
 	l->enabled = c->enabled ? 1 : 0;
 	if (!c->enabled)
 		l->verdict_mask = 0;
@@ -111,7 +111,6 @@ static struct fl_worker *worker_make(struct fl_dp *dp, uint32_t i)
 	w->budget = p->aging_budget;
 	w->idle_ns = p->idle_timeout_ns;
 	w->close_ns = p->tcp_close_delay_ns;
-	w->look_ns = RTE_MIN(w->idle_ns, FL_CELL_FOLD_NS);
 	w->cfg = rte_zmalloc_socket("fl_cfg", sizeof(*w->cfg) * p->n_enis, 0, p->socket_id);
 	w->loss = rte_zmalloc_socket("fl_loss", sizeof(*w->loss) * p->n_enis, 0, p->socket_id);
 	w->loss_list = rte_zmalloc_socket("fl_lossl", sizeof(uint32_t) * p->n_enis, 0,

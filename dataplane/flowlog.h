@@ -54,6 +54,7 @@ struct fl_cell {
 	uint8_t kflags;     /**< plugin: direction, verdict, layer... of that entry's key */
 	uint8_t tcp_flags;  /**< plugin: OR of those packets' TCP flags */
 };
+_Static_assert(sizeof(struct fl_cell) == 20, "hosts lay out their session lines around 20 bytes");
 
 /** Resolution of a cell's time: 1,024 ns (a counted packet's last time is
  * rounded down to it); the field covers 73 minutes. */
@@ -82,12 +83,13 @@ struct fl_pkt_meta {
 	 * packet of a flow already in the cache is then added to the cell,
 	 * not to the flow's entry, which the plugin brings up to date when it
 	 * ages, exports or evicts the flow. Unlike a hint, a cell is trusted:
-	 * the host must pass a cell only with packets of one ENI, direction,
-	 * address pair, protocol and port pair (its connection's), on one
-	 * worker, and must call fl_dp_cell_release() before it passes the cell
-	 * for another connection or frees it, and fl_dp_flush() before it
-	 * frees its cells at exit. The rule, verdict and layer may change: the
-	 * plugin checks those.
+	 * the host must pass a cell only with packets of one ENI, address
+	 * pair, protocol and port pair (its connection's), on one worker, and
+	 * within one fl_dp_account_burst() call for one connection only; it
+	 * must call fl_dp_cell_release() before it passes the cell for another
+	 * connection (in a later call) or frees it, and fl_dp_flush() before
+	 * it frees its cells at exit. The direction, rule, verdict and layer
+	 * may change: the plugin checks those.
 	 */
 	struct fl_cell *cell;
 };

@@ -350,10 +350,10 @@ void vs_policy_check(const struct vs_policy *p, struct vs_conn *ct, const struct
 	for (uint16_t i = 0; i < n; i++)
 		if (want[i])
 			sg_decide(p, ct, &c[i], sg_res[i], hash[i], &out[i], now_ns);
-	/* A full bucket gave up a connection this batch had used (a burst
-	 * opening more connections in one bucket than it has ways): its cells
-	 * now belong to another connection. Rare; the plugin then looks these
-	 * flows up instead. */
+	/* Full buckets gave up or moved a connection this batch had used (a
+	 * burst opening more connections in two buckets than they have ways):
+	 * its cells now belong to another connection. Rare; the plugin then
+	 * looks these flows up instead. */
 	if (unlikely(vs_conn_recycled_busy(ct, now_ns)))
 		for (uint16_t i = 0; i < n; i++)
 			out[i].flow_cell = NULL;

@@ -71,10 +71,11 @@ void vs_policy_destroy(struct vs_policy *p);
 
 /**
  * A connection table for one lcore (not thread-safe: one owner).
- * entries is rounded up to a power of two (4-way buckets; a full bucket
- * loses its least recently used entry). fl: the flow-log worker of this
- * lcore, which gets the IPv4 connections' cells (a slot's cells are
- * released to it before the slot is reused); NULL hands out none.
+ * entries is rounded up to a power of two (4-way buckets, a second-choice
+ * bucket, a move to make room; only then is the least recently used entry
+ * lost). fl: the flow-log worker of this lcore, which gets the IPv4
+ * connections' cells (a slot's cells are released to it before the slot
+ * is reused or moved); NULL hands out none.
  * Returns NULL + rte_errno.
  */
 struct vs_conn *vs_conn_create(const char *name, uint32_t entries, uint64_t idle_ns,

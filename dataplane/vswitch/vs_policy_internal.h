@@ -11,7 +11,8 @@
 uint32_t vs_conn_prefetch(const struct vs_conn *ct, uint32_t eni, const struct vs_flow *f);
 /**
  * Second stage, once the bucket has arrived: prefetch the stored key of
- * every way whose signature matches hash (the key vs_conn_open() compares).
+ * every way whose signature matches hash (the key vs_conn_open() compares),
+ * or, if none does, the second-choice bucket.
  */
 void vs_conn_prefetch_key(const struct vs_conn *ct, uint32_t hash);
 /**
@@ -27,9 +28,10 @@ void vs_conn_open(struct vs_conn *ct, uint32_t eni, const struct vs_flow *f, uin
 bool vs_conn_lookup_reverse(struct vs_conn *ct, uint32_t eni, const struct vs_flow *f,
 			    uint64_t now_ns, uint32_t *rule_id, struct vs_verdict *v);
 /**
- * Did a vs_conn_open() at now_ns reuse a slot already stamped at now_ns? A
- * cell handed out earlier in the same batch may then belong to another
- * connection: the caller must not pass this batch's cells to the plugin.
+ * Did a vs_conn_open() at now_ns reuse or move a slot already stamped at
+ * now_ns? A cell handed out earlier in the same batch may then belong to
+ * another connection (or have moved): the caller must not pass this
+ * batch's cells to the plugin.
  */
 bool vs_conn_recycled_busy(const struct vs_conn *ct, uint64_t now_ns);
 

@@ -273,6 +273,18 @@ static void test_cells(void)
 	n = drain_recs(w->ring, r, 8);
 	CHECK(n == 1 && r[0].end_reason == REC_END_ACTIVE && r[0].packets == FL_PKTS_FULL + 2,
 	      "full: n %u reason %u pkts %lu", n, r[0].end_reason, r[0].packets);
+
+	/* the clock jumps 2 h ahead (the cell's time covers 73 min): the
+	 * counts stay exact and the time stays within the flow's life */
+	uint64_t t5 = t4 + 100 * NS;
+	send_one_cell(w, &f, 64, 0x10, t5, &cell);
+	send_one_cell(w, &f, 64, 0x10, t5 + NS, &cell);
+	poll_all(w, t5 + 7200 * NS);
+	n = drain_recs(w->ring, r, 8);
+	CHECK(n == 1 && r[0].packets == 2 && r[0].last_ns >= t5 &&
+		      r[0].last_ns <= t5 + (FL_AGG_MAX_S + 1) * NS,
+	      "clock jump: n %u pkts %lu last %lu s after the first", n, r[0].packets,
+	      (unsigned long)((r[0].last_ns - t5) / NS));
 	fl_dp_destroy(dp);
 }
 

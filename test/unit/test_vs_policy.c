@@ -143,8 +143,9 @@ static void test_conn_lru(struct vs_policy *p)
 /* A bucket that fills up sends new connections to their second choice,
  * and when both are full one of their connections moves to its own other
  * bucket: 768 connections in 256 buckets of 4 (75% full; docs/operations.md
- * sizes for 37%) all stay open. With one bucket per connection 13 of 512
- * were evicted; with two and no move, 3 of 512. */
+ * sizes for 37%) all stay open. (With one bucket per connection, 13 of 512
+ * connections were evicted at half that table's size; with two buckets and
+ * no move, 3 of 512.) */
 static void test_conn_second_choice(struct vs_policy *p)
 {
 	struct vs_conn *ct = vs_conn_create("t_alt", 1024, 100 * NS, NULL, SOCKET_ID_ANY);
