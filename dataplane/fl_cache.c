@@ -404,7 +404,7 @@ static inline bool entry_holds_v4(const struct fl_entry *e, uint64_t w0, uint64_
  * verdict, layer). A FIN or RST changes the entry's state, and a sampled
  * ENI keys flows by hash, so those go to the entry.
  */
-static inline bool cell_try_count(struct fl_cell *cell, const struct fl_eni_local *c,
+static __rte_always_inline bool cell_try_count(struct fl_cell *cell, const struct fl_eni_local *c,
 				  const struct fl_pkt_meta *md, uint64_t w1, uint8_t tcp_flags,
 				  uint32_t len, uint64_t now)
 {
@@ -477,7 +477,7 @@ static uint16_t account_chunk(struct fl_worker *w, struct rte_mbuf *const *pkts,
 			 * above would load their lines for nothing. */
 			if (unlikely(hinted[i] != NULL))
 				*md->flow_hint = 0;
-			if (unlikely(cell != NULL))
+			if (unlikely(cell != NULL && cell->flow != 0))
 				fl_dp_cell_release(w, cell);
 			continue;
 		}
@@ -498,7 +498,8 @@ static uint16_t account_chunk(struct fl_worker *w, struct rte_mbuf *const *pkts,
 				}
 				/* counted in the entry from here; re-armed in
 				 * pass 2 unless the ENI samples */
-				fl_dp_cell_release(w, cell);
+				if (cell->flow != 0)
+					fl_dp_cell_release(w, cell);
 				if (c->sample_n != 1)
 					cell = NULL;
 			} else if (ce != NULL && c->sample_n == 1) {
@@ -517,7 +518,8 @@ static uint16_t account_chunk(struct fl_worker *w, struct rte_mbuf *const *pkts,
 			v6 = (s->key.k.kflags & FL_KF_IPV_MASK) == FL_KF_IPV6;
 			/* only the fast key's frames are counted in cells */
 			if (unlikely(cell != NULL)) {
-				fl_dp_cell_release(w, cell);
+				if (cell->flow != 0)
+					fl_dp_cell_release(w, cell);
 				cell = NULL;
 			}
 		}
