@@ -40,6 +40,7 @@ int fl_cache_init(struct fl_cache *c, uint32_t flows, int socket)
 	c->bucket_mask = (uint32_t)nb - 1;
 	c->n_live = 0;
 	c->sweep = 0;
+	c->has_cells = false;
 	return 0;
 }
 
@@ -315,16 +316,18 @@ static void cell_fold(struct fl_entry *e, struct fl_cell *c, uint64_t now)
 
 void fl_cell_fold_slot(struct fl_worker *w, uint32_t s)
 {
+	if (likely(!w->cache.has_cells))
+		return;
 	struct fl_cell *c = w->cache.cell_of[s];
-
 	if (c != NULL)
 		cell_fold(&w->cache.slots[s], c, w->clock_ns);
 }
 
 void fl_cell_detach_slot(struct fl_worker *w, uint32_t s)
 {
+	if (likely(!w->cache.has_cells))
+		return;
 	struct fl_cell *c = w->cache.cell_of[s];
-
 	if (c == NULL)
 		return;
 	cell_fold(&w->cache.slots[s], c, w->clock_ns);
@@ -362,6 +365,7 @@ static void cell_arm(struct fl_worker *w, struct fl_cell *c, struct fl_entry *e)
 	c->rule_id = e->k.rule_id;
 	c->kflags = e->k.kflags;
 	w->cache.cell_of[s] = c;
+	w->cache.has_cells = true;
 }
 
 /* Find or create the flow of a packet pass 1 left, and add the packet. */
