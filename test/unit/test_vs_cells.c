@@ -521,35 +521,16 @@ static void traffic(struct vs_switch *sw, struct rte_ring *er, const struct run_
 	}
 }
 
-static void run(int idx, const struct run_opts *o)
+/* What the records add up to, for the checks after matching. */
+struct tally {
+	size_t cell_last, active, pressure;
+	uint64_t rec_p, in_acc[2], rej_p[2], rej_b[2];
+	uint64_t amb_acc, amb_rej; /* replies only the connection table decided */
+};
+
+/* Decide each ingress crossing by what came out of the ports, into the model. */
+static void decide_ingress(struct tally *t)
 {
-	char inst[16], rn[RTE_RING_NAMESIZE];
-
-	memset(tbl, 0, sizeof(tbl));
-	memset(delivered, 0, sizeof(delivered));
-	n_recs = 0;
-	n_pk = 0;
-	n_delivered = 0;
-	flips = 0;
-	struct vs_switch *sw = make_switch(idx, o, inst, sizeof(inst));
-	struct fl_dp *dp = vs_switch_plugin(sw);
-	snprintf(rn, sizeof(rn), EFL_RING_EXPORT, inst, 0u);
-	struct rte_ring *er = rte_ring_lookup(rn);
-	if (er == NULL) {
-		fprintf(stderr, "no export ring %s\n", rn);
-		exit(1);
-	}
-	uint64_t t0 = rte_get_timer_cycles();
-	rte_eal_remote_launch(vs_worker_main, vs_switch_worker(sw, 0), 1);
-	traffic(sw, er, o);
-	vs_switch_stop(sw);
-	rte_eal_mp_wait_lcore();
-	drain_tx();
-	drain_export(er);
-	double secs = (double)(rte_get_timer_cycles() - t0) / (double)rte_get_timer_hz();
-
-	/* Decide each ingress crossing by what came out of the ports. */
-	uint64_t amb_acc = 0, amb_rej = 0;
 	for (uint32_t i = 0; i < n_pk; i++) {
 		struct pkt *q = &pk[i];
 		CHECK(q->delivered || q->rule == 0, "frame %u, allowed by rule %u, was dropped", i,
@@ -558,14 +539,16 @@ static void run(int idx, const struct run_opts *o)
 		      "frame %u got in with no rule and no connection", i);
 		q->in.verdict = q->delivered ? REC_VERDICT_ACCEPT : REC_VERDICT_REJECT;
 		q->in.rule = !q->delivered ? 0 : q->rule ? q->rule : q->conn_rule;
-		amb_acc += q->rule == 0 && q->delivered;
-		amb_rej += !q->delivered;
+		t->amb_acc += q->rule == 0 && q->delivered;
+		t->amb_rej += !q->delivered;
 		model_add(&q->in, q->len, q->flags);
 	}
+}
 
-	/* Match every record to its key. */
-	size_t bad = 0, cell_last = 0, active = 0, pressure = 0;
-	uint64_t rec_p = 0, in_acc[2] = {0}, rej_p[2] = {0}, rej_b[2] = {0};
+/* Add every record to its model key; count what no key explains. */
+static void match_records(struct tally *t)
+{
+	size_t bad = 0;
 	for (size_t i = 0; i < n_recs; i++) {
 		const struct rec_flow *rc = &recs[i];
 		char msg[128];
@@ -588,7 +571,7 @@ static void run(int idx, const struct run_opts *o)
 		memcpy(k.src, rc->src_addr, 16);
 		memcpy(k.dst, rc->dst_addr, 16);
 		struct xent *e = k.dir < DIR_CONN ? lookup(&k, false) : NULL;
-		rec_p += rc->packets;
+		t->rec_p += rc->packets;
 		if (e == NULL || e->want_p == 0 || rc->layer != REC_LAYER_SG) {
 			if (bad++ < 10)
 				print_key("record of no model key", &k, NULL);
@@ -602,64 +585,72 @@ static void run(int idx, const struct run_opts *o)
 		e->got_b += rc->bytes;
 		e->got_f |= rc->tcp_flags;
 		if (rc->eni < 2 && rc->verdict == REC_VERDICT_REJECT) {
-			rej_p[rc->eni] += rc->packets;
-			rej_b[rc->eni] += rc->bytes;
+			t->rej_p[rc->eni] += rc->packets;
+			t->rej_b[rc->eni] += rc->bytes;
 		} else if (rc->eni < 2 && rc->direction == REC_DIR_INGRESS) {
-			in_acc[rc->eni] += rc->packets;
+			t->in_acc[rc->eni] += rc->packets;
 		}
 		/* a cell keeps time in 1,024 ns units: a record whose last
 		 * packet was counted in a cell ends on a multiple of 1,024 */
 		if (rc->ip_version == 4 && rc->last_ns % 1024 == 0 && rc->last_ns != rc->first_ns)
-			cell_last++;
-		active += rc->end_reason == REC_END_ACTIVE;
-		pressure += rc->end_reason == REC_END_CACHE_PRESSURE;
+			t->cell_last++;
+		t->active += rc->end_reason == REC_END_ACTIVE;
+		t->pressure += rc->end_reason == REC_END_CACHE_PRESSURE;
 	}
 	CHECK(bad == 0, "%zu records match no key of the model", bad);
+}
 
-	/* Per key: the model's sums, exactly. */
+/* Per key: the model's sums, exactly. Returns the keys and connections seen. */
+static void check_sums(const struct tally *t, size_t *n_keys, size_t *n_conns)
+{
 	uint64_t want_total = 0;
-	size_t n_keys = 0, n_conns = 0, wrong = 0;
+	size_t wrong = 0;
+	*n_keys = *n_conns = 0;
 	for (uint32_t i = 0; i < TBL; i++) {
 		struct xent *e = &tbl[i];
 		if (!e->used)
 			continue;
 		if (e->k.dir == DIR_CONN) {
-			n_conns += e->cur != 0;
+			*n_conns += e->cur != 0;
 			continue;
 		}
-		n_keys++;
+		(*n_keys)++;
 		want_total += e->want_p;
 		if ((e->got_p != e->want_p || e->got_b != e->want_b || e->got_f != e->want_f) &&
 		    wrong++ < 10)
 			print_key("wrong sums", &e->k, e);
 	}
-	CHECK(wrong == 0, "%zu of %zu flow keys have wrong sums in their records", wrong, n_keys);
-	CHECK(rec_p == want_total && want_total == 2ull * n_pk,
+	CHECK(wrong == 0, "%zu of %zu flow keys have wrong sums in their records", wrong, *n_keys);
+	CHECK(t->rec_p == want_total && want_total == 2ull * n_pk,
 	      "packets in records %lu, model %lu, crossings of injected frames %lu",
-	      (unsigned long)rec_p, (unsigned long)want_total, 2ul * n_pk);
+	      (unsigned long)t->rec_p, (unsigned long)want_total, 2ul * n_pk);
+}
 
-	/* Against the plugin's and the switch's own counters. */
-	struct efl_shm_stats *st = fl_dp_shm_stats(dp);
+/* Against the plugin's and the switch's own counters: no loss, nothing else sent. */
+static void check_counters(struct vs_switch *sw, const struct tally *t)
+{
+	struct efl_shm_stats *st = fl_dp_shm_stats(vs_switch_plugin(sw));
 	const struct efl_lcore_stats *ls = &st->lcore[0];
 	uint64_t acc = 0, lost = 0;
 	for (uint32_t e = 0; e < 2; e++) {
 		const struct efl_eni_stats *es = efl_stats_eni(st, 0, e);
-		struct vs_eni_totals t;
-		vs_eni_totals(sw, e, &t);
+		struct vs_eni_totals v;
+		vs_eni_totals(sw, e, &v);
 		acc += es->packets_accounted;
 		lost += es->lost_records + es->lost_packets + es->lost_bytes;
-		CHECK(in_acc[e] == delivered[e] && delivered[e] == t.tx_packets,
+		CHECK(t->in_acc[e] == delivered[e] && delivered[e] == v.tx_packets,
 		      "eni %u: ingress accepted in records %lu, frames out of the port %lu, tx %lu", e,
-		      (unsigned long)in_acc[e], (unsigned long)delivered[e], (unsigned long)t.tx_packets);
-		CHECK(rej_p[e] == t.rejected_packets && rej_b[e] == t.rejected_bytes,
+		      (unsigned long)t->in_acc[e], (unsigned long)delivered[e],
+		      (unsigned long)v.tx_packets);
+		CHECK(t->rej_p[e] == v.rejected_packets && t->rej_b[e] == v.rejected_bytes,
 		      "eni %u: rejected in records %lu packets %lu bytes, switch %lu %lu", e,
-		      (unsigned long)rej_p[e], (unsigned long)rej_b[e],
-		      (unsigned long)t.rejected_packets, (unsigned long)t.rejected_bytes);
+		      (unsigned long)t->rej_p[e], (unsigned long)t->rej_b[e],
+		      (unsigned long)v.rejected_packets, (unsigned long)v.rejected_bytes);
 	}
-	CHECK(acc == rec_p && ls->packets_accounted == rec_p && ls->packets_seen == rec_p,
+	CHECK(acc == t->rec_p && ls->packets_accounted == t->rec_p && ls->packets_seen == t->rec_p,
 	      "accounted: per ENI %lu, worker %lu, seen %lu; in records %lu", (unsigned long)acc,
 	      (unsigned long)ls->packets_accounted, (unsigned long)ls->packets_seen,
-	      (unsigned long)rec_p);
+	      (unsigned long)t->rec_p);
 	CHECK(lost == 0 && ls->ring_full_records == 0 && ls->loss_records_exported == 0,
 	      "loss: per ENI %lu, ring full %lu, loss records %lu", (unsigned long)lost,
 	      (unsigned long)ls->ring_full_records, (unsigned long)ls->loss_records_exported);
@@ -669,33 +660,74 @@ static void run(int idx, const struct run_opts *o)
 	CHECK(ws->tx_dropped == 0 && ws->no_route == 0 && delivered[UP] == 0,
 	      "tx_dropped %lu no_route %lu uplink %lu", (unsigned long)ws->tx_dropped,
 	      (unsigned long)ws->no_route, (unsigned long)delivered[UP]);
+}
 
-	/* Records of one key never overlap in time: an entry leaves (with its
-	 * cell's counts) before the next one of its key starts. */
-	qsort(recs, n_recs, sizeof(*recs), cmp_rec);
+/* Records of one key never overlap in time: an entry leaves (with its
+ * cell's counts) before the next one of its key starts. */
+static void check_no_overlap(void)
+{
 	size_t overlap = 0;
+	qsort(recs, n_recs, sizeof(*recs), cmp_rec);
 	for (size_t i = 1; i < n_recs; i++)
 		overlap += key_cmp(&recs[i - 1], &recs[i]) == 0 &&
 			   recs[i - 1].last_ns > recs[i].first_ns;
 	CHECK(overlap == 0, "%zu records overlap an earlier record of their key in time", overlap);
+}
+
+static void run(int idx, const struct run_opts *o)
+{
+	char inst[16], rn[RTE_RING_NAMESIZE];
+	struct tally t;
+	size_t n_keys, n_conns;
+
+	memset(tbl, 0, sizeof(tbl));
+	memset(delivered, 0, sizeof(delivered));
+	memset(&t, 0, sizeof(t));
+	n_recs = 0;
+	n_pk = 0;
+	n_delivered = 0;
+	flips = 0;
+	struct vs_switch *sw = make_switch(idx, o, inst, sizeof(inst));
+	snprintf(rn, sizeof(rn), EFL_RING_EXPORT, inst, 0u);
+	struct rte_ring *er = rte_ring_lookup(rn);
+	if (er == NULL) {
+		fprintf(stderr, "no export ring %s\n", rn);
+		exit(1);
+	}
+	uint64_t t0 = rte_get_timer_cycles();
+	rte_eal_remote_launch(vs_worker_main, vs_switch_worker(sw, 0), 1);
+	traffic(sw, er, o);
+	vs_switch_stop(sw);
+	rte_eal_mp_wait_lcore();
+	drain_tx();
+	drain_export(er);
+	double secs = (double)(rte_get_timer_cycles() - t0) / (double)rte_get_timer_hz();
+
+	decide_ingress(&t);
+	match_records(&t);
+	check_sums(&t, &n_keys, &n_conns);
+	check_counters(sw, &t);
+	check_no_overlap();
 
 	/* The pressure was real, and cells were in use. */
 	CHECK(n_conns >= 8 * CONN_SLOTS, "%zu connections opened, the table holds %u", n_conns,
 	      CONN_SLOTS);
-	CHECK(amb_rej > 0 && amb_acc > 0, "replies through the table: %lu accepted, %lu rejected",
-	      (unsigned long)amb_acc, (unsigned long)amb_rej);
+	CHECK(t.amb_rej > 0 && t.amb_acc > 0, "replies through the table: %lu accepted, %lu rejected",
+	      (unsigned long)t.amb_acc, (unsigned long)t.amb_rej);
 	CHECK(flips > 0, "no connection changed its rule");
-	CHECK(cell_last > 0, "no record ends on a cell's time: were cells used at all?");
-	if (o->flows <= 1024)
-		CHECK(ls->flows_evicted > 0 && pressure > 0, "flow cache never evicted (%lu, %zu)",
-		      (unsigned long)ls->flows_evicted, pressure);
+	CHECK(t.cell_last > 0, "no record ends on a cell's time: were cells used at all?");
+	if (o->flows <= 1024) {
+		const struct efl_lcore_stats *ls = &fl_dp_shm_stats(vs_switch_plugin(sw))->lcore[0];
+		CHECK(ls->flows_evicted > 0 && t.pressure > 0, "flow cache never evicted (%lu, %zu)",
+		      (unsigned long)ls->flows_evicted, t.pressure);
+	}
 	size_t at = strlen(summary);
 	snprintf(summary + at, sizeof(summary) - at,
 		 "%srun %d: %u frames, %zu flow keys, %zu connections on %u slots (%lu rule "
 		 "changes), table-only replies %lu accepted %lu rejected, %zu records (%zu active, "
 		 "%zu evicted, %zu ending in a cell), %.2f s", at ? "; " : "", idx, n_pk, n_keys,
-		 n_conns, CONN_SLOTS, (unsigned long)flips, (unsigned long)amb_acc,
-		 (unsigned long)amb_rej, n_recs, active, pressure, cell_last, secs);
+		 n_conns, CONN_SLOTS, (unsigned long)flips, (unsigned long)t.amb_acc,
+		 (unsigned long)t.amb_rej, n_recs, t.active, t.pressure, t.cell_last, secs);
 	vs_switch_destroy(sw);
 	CHECK(rte_mempool_in_use_count(pool) == 0, "test mbufs still in use: %u",
 	      rte_mempool_in_use_count(pool));
