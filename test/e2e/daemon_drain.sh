@@ -24,29 +24,16 @@ LOADGEN=${2:?efd_loadgen}
 SEGSUM=${3:?efd_segsum}
 MODE=${4:-kill}
 FAULT_LIB=${5:-}
-PY=$(command -v /usr/bin/python3 || command -v python3)
-TMP=$(mktemp -d /tmp/efd_drain.XXXXXX)
-PREFIX=efd_drain_$$
-EPID= LPID=
-cleanup() {
-	[ -n "$LPID" ] && kill "$LPID" 2>/dev/null && wait "$LPID" 2>/dev/null
-	[ -n "$EPID" ] && kill "$EPID" 2>/dev/null && wait "$EPID" 2>/dev/null
-	rm -f /dev/hugepages/"${PREFIX}"map_*
-	mountpoint -q "$TMP/data" && umount "$TMP/data"
-	rm -rf "/var/run/dpdk/$PREFIX" "$TMP"
-}
-trap cleanup EXIT
-trap "exit 1" INT TERM
-die() {
-	echo "FAIL: $*"
-	echo "--- eniflowd log"; cat "$TMP/log"
-	exit 1
-}
+source "$(dirname "$0")/lib/efd.sh"
+PY=$EFD_PY
+efd_test_env efd_drain POLL LPID EPID
+# diskfull's tmpfs: TMP cannot be removed while it is mounted
+efd_test_cleanup() { if mountpoint -q "$TMP/data"; then umount "$TMP/data"; fi; }
 
 # diskfull: keep one segment open so the full disk hits a segment with content
 ROTATE=2
 [ "$MODE" = diskfull ] && ROTATE=60
-PORT=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+PORT=$(efd_free_port)
 TOKEN=draintest-$$-0123456789abcdef
 echo "$TOKEN" >"$TMP/token"
 cat >"$TMP/cfg.json" <<EOF
@@ -55,17 +42,10 @@ cat >"$TMP/cfg.json" <<EOF
  "rotate_age_s": $ROTATE, "flush_ms": 100}
 EOF
 BASE=http://127.0.0.1:$PORT
-health_is() { curl -s "$BASE/v1/health" | grep -q "\"switch\":\"$1\""; }
-wait_for() { # wait_for SECONDS CMD...
-	local n=$(($1 * 10))
-	shift
-	for _ in $(seq "$n"); do "$@" && return 0; sleep 0.1; done
-	return 1
-}
 start_efd() { # [ENV=VALUE...]
 	env "$@" "$EFD" --config "$TMP/cfg.json" 2>>"$TMP/log" &
 	EPID=$!
-	wait_for 5 curl -sf "$BASE/v1/health" -o /dev/null || die "eniflowd did not come up"
+	efd_wait 5 curl -sf "$BASE/v1/health" -o /dev/null || die "eniflowd did not come up"
 }
 
 if [ "$MODE" = diskfull ]; then
@@ -90,7 +70,7 @@ else
 fi
 "$LOADGEN" dr "$PREFIX" 8 100000 >"$TMP/dp.json" 2>"$TMP/lg.err" &
 LPID=$!
-wait_for 15 health_is up || die "eniflowd did not attach"
+efd_wait 15 efd_health_is "$BASE" up || die "eniflowd did not attach"
 for body in '{"resource":"eni-a","traffic_type":"ALL","aggregation_interval_s":1}' \
 	'{"resource":"eni-b","traffic_type":"REJECT","aggregation_interval_s":1}'; do
 	code=$(curl -s -o /dev/null -w '%{http_code}' -XPOST -H "Authorization: Bearer $TOKEN" \
@@ -99,9 +79,11 @@ for body in '{"resource":"eni-a","traffic_type":"ALL","aggregation_interval_s":1
 done
 [ "$MODE" = kill ] || sleep 2.5
 if [ "$MODE" = kill ]; then
-	wait_for 10 eval '! kill -0 $EPID 2>/dev/null' || die "crash hook did not fire"
+	efd_wait 10 eval '! kill -0 $EPID 2>/dev/null' || die "crash hook did not fire"
 	wait "$EPID"
-	[ $? = 9 ] || die "first eniflowd did not exit through the crash hook"
+	rc=$?
+	EPID=
+	[ $rc = 9 ] || die "first eniflowd did not exit through the crash hook"
 	start_efd
 	sleep 1.5
 	grep -q event=journal_block_already_written "$TMP/log" ||
@@ -112,7 +94,7 @@ if [ "$MODE" = kill ]; then
 	sleep 1
 	start_efd
 	# live tail of the REJECT-only ENI: NDJSON lines of eni-b, REJECT only
-	wait_for 15 health_is up || die "third eniflowd did not attach"
+	efd_wait 15 efd_health_is "$BASE" up || die "third eniflowd did not attach"
 	curl -s -m 2.5 "$BASE/v1/flows/stream?eni=eni-b" >"$TMP/tail.ndjson"
 	"$PY" - "$TMP/tail.ndjson" <<'PYEOF' || die "live tail: $(head -c 300 "$TMP/tail.ndjson")"
 import json, sys
@@ -126,7 +108,7 @@ elif [ "$MODE" = diskfull ]; then
 	W0=$(curl -s "$BASE/metrics" | awk '$1 == "eniflowd_records_written" {print $2}')
 	[ "${W0:-0}" -gt 0 ] || die "nothing written before the disk filled"
 	dd if=/dev/zero of="$TMP/data/filler" bs=64k 2>/dev/null
-	wait_for 5 eval 'curl -s "$BASE/v1/health" | grep -q "\"writer\":\"error\""' ||
+	efd_wait 5 eval 'curl -s "$BASE/v1/health" | grep -q "\"writer\":\"error\""' ||
 		die "health does not report the full disk"
 	curl -s "$BASE/metrics" | grep -q '^eniflowd_writer_error 1$' || die "metrics: no writer_error 1"
 	curl -s "$BASE/metrics" | grep -q '^eniflowd_write_errors [1-9]' || die "metrics: no write_errors"
@@ -135,7 +117,7 @@ elif [ "$MODE" = diskfull ]; then
 	[ -n "$FAILED" ] || die "the open segment did not fail: $(grep event=segment "$TMP/log")"
 	sleep 1
 	rm "$TMP/data/filler"
-	wait_for 5 eval 'curl -s "$BASE/v1/health" | grep -q "\"writer\":\"ok\""' ||
+	efd_wait 5 eval 'curl -s "$BASE/v1/health" | grep -q "\"writer\":\"ok\""' ||
 		die "writer did not recover after space returned"
 fi
 # a client polling through the switch's exit and the daemon's re-exec never
@@ -149,10 +131,11 @@ POLL=$!
 wait "$LPID" || die "loadgen failed: $(cat "$TMP/lg.err")"
 LPID=
 # the switch is gone: eniflowd drains what is left, seals, re-execs
-wait_for 15 health_is down || die "eniflowd did not notice the switch exit"
+efd_wait 15 efd_health_is "$BASE" down || die "eniflowd did not notice the switch exit"
 sleep 0.5
 touch "$TMP/poll.stop"
 wait "$POLL"
+POLL=
 grep -q 'event=reexec' "$TMP/log" || die "no re-exec logged"
 [ "$(grep -c '^7$' "$TMP/poll.codes")" = 0 ] ||
 	die "API port closed during the re-exec: $(sort "$TMP/poll.codes" | uniq -c | tr '\n' ' ')"
@@ -240,10 +223,10 @@ code=$(curl -s -o /dev/null -w '%{http_code}' "$BASE/v1/segments/$FIRST")
 BEFORE=$(curl -s "$BASE/v1/segments" | "$PY" -c 'import json,sys; print(len(json.load(sys.stdin)["segments"]))')
 "$LOADGEN" dr "$PREFIX" 3 50000 >"$TMP/dp2.json" 2>"$TMP/lg2.err" &
 LPID=$!
-wait_for 15 health_is up || die "eniflowd did not re-attach to the restarted switch"
+efd_wait 15 efd_health_is "$BASE" up || die "eniflowd did not re-attach to the restarted switch"
 wait "$LPID" || die "second loadgen failed: $(cat "$TMP/lg2.err")"
 LPID=
-wait_for 15 health_is down || die "eniflowd did not notice the second switch exit"
+efd_wait 15 efd_health_is "$BASE" down || die "eniflowd did not notice the second switch exit"
 curl -s "$BASE/v1/segments" -o "$TMP/list2.json"
 "$PY" - "$TMP/list2.json" "$BEFORE" "$TMP/dp2.json" <<'PYEOF' || die "no records after the switch restart"
 import json, sys

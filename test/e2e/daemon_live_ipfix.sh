@@ -19,49 +19,27 @@ set -u
 EFD=${1:?eniflowd}
 LOADGEN=${2:?efd_loadgen}
 SEGSUM=${3:?efd_segsum}
-PY=$(command -v /usr/bin/python3 || command -v python3)
-TMP=$(mktemp -d /tmp/efd_live.XXXXXX)
-PREFIX=efd_live_$$
-EPID= LPID= NFA= NFC=
+source "$(dirname "$0")/lib/efd.sh"
+PY=$EFD_PY
+efd_test_env efd_live LPID NFA NFC EPID
 export TZ=UTC
-cleanup() {
-	for p in $LPID $NFA $NFC $EPID; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
-	rm -f /dev/hugepages/"${PREFIX}"map_*
-	rm -rf "/var/run/dpdk/$PREFIX" "$TMP"
-}
-trap cleanup EXIT
-trap "exit 1" INT TERM
-die() {
-	echo "FAIL: $*"
-	echo "--- eniflowd log"; tail -n 40 "$TMP/log"
-	exit 1
-}
 for tool in nfcapd nfdump jq curl; do
 	command -v $tool >/dev/null || die "$tool not installed (scripts/ installs it)"
 done
-free_port() { # free_port tcp|udp
-	"$PY" -c 'import socket,sys; s=socket.socket(type=socket.SOCK_STREAM if sys.argv[1]=="tcp" else socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' "$1"
-}
-wait_for() { # wait_for SECONDS CMD...
-	local n=$(($1 * 10))
-	shift
-	for _ in $(seq "$n"); do "$@" && return 0; sleep 0.1; done
-	return 1
-}
 start_nfcapd() { # start_nfcapd DIR PORT -> pid in NFPID
 	mkdir -p "$1"
 	nfcapd -w "$1" -p "$2" -b 127.0.0.1 -t 3600 -B 8000000 >"$1.log" 2>&1 &
 	NFPID=$!
-	wait_for 5 grep -q 'Startup nfcapd' "$1.log" || die "nfcapd did not start: $(cat "$1.log")"
+	efd_wait 5 grep -q 'Startup nfcapd' "$1.log" || die "nfcapd did not start: $(cat "$1.log")"
 }
 nf_json() { # nf_json DIR...: every flow nfcapd stored, one JSON array
 	local f
 	for f in $(find "$@" -name 'nfcapd.2*' | sort); do nfdump -r "$f" -o json; done | jq -s 'add // []'
 }
 
-PORT=$(free_port tcp)
-PA=$(free_port udp)
-PC=$(free_port udp)
+PORT=$(efd_free_port)
+PA=$(efd_free_port udp)
+PC=$(efd_free_port udp)
 TOKEN=livetest-$$-0123456789abcdef
 echo "$TOKEN" >"$TMP/token"
 cat >"$TMP/cfg.json" <<EOF
@@ -71,17 +49,16 @@ cat >"$TMP/cfg.json" <<EOF
 EOF
 BASE=http://127.0.0.1:$PORT
 AUTH="Authorization: Bearer $TOKEN"
-health_is() { curl -s "$BASE/v1/health" | grep -q "\"switch\":\"$1\""; }
 post() { curl -s -o "$TMP/resp" -w '%{http_code}' -XPOST -H "$AUTH" "$BASE/v1/flow-logs" -d "$1"; }
 
 start_nfcapd "$TMP/nfA" "$PA"; NFA=$NFPID
 start_nfcapd "$TMP/nfC1" "$PC"; NFC=$NFPID
 "$EFD" --config "$TMP/cfg.json" 2>>"$TMP/log" &
 EPID=$!
-wait_for 5 curl -sf "$BASE/v1/health" -o /dev/null || die "eniflowd did not come up"
+efd_wait 5 curl -sf "$BASE/v1/health" -o /dev/null || die "eniflowd did not come up"
 "$LOADGEN" lv "$PREFIX" 8 100000 >"$TMP/dp.json" 2>"$TMP/lg.err" &
 LPID=$!
-wait_for 15 health_is up || die "eniflowd did not attach"
+efd_wait 15 efd_health_is "$BASE" up || die "eniflowd did not attach"
 
 # strict validation: the field at fault is named
 check_400() { # check_400 FIELD BODY
@@ -133,7 +110,7 @@ wait "$LPID" || die "loadgen failed: $(cat "$TMP/lg.err")"
 LPID=
 # the switch is gone: eniflowd drains the rest, flushes its destinations,
 # writes their loss, seals, closes them (JSON Lines sealed) and re-execs
-wait_for 15 grep -q event=reexec "$TMP/log" || die "eniflowd did not re-exec after the switch exit"
+efd_wait 15 grep -q event=reexec "$TMP/log" || die "eniflowd did not re-exec after the switch exit"
 sleep 0.3
 for p in $NFA $NFC; do kill -TERM "$p"; wait "$p" 2>/dev/null; done
 NFA= NFC=

@@ -17,23 +17,7 @@ LOADGEN=${2:?efd_loadgen}
 CLI=${3:?eniflow}
 source "$(dirname "$0")/lib/efd.sh"
 PY=$EFD_PY
-TMP=$(mktemp -d /tmp/efd_inflight.XXXXXX)
-PREFIX=efd_inflight_$$
-EPID= LPID= SLOW= TAIL=
-cleanup() {
-	for p in $SLOW $TAIL $LPID $EPID; do
-		kill "$p" 2>/dev/null && wait "$p" 2>/dev/null
-	done
-	rm -f /dev/hugepages/"${PREFIX}"map_*
-	rm -rf "/var/run/dpdk/$PREFIX" "$TMP"
-}
-trap cleanup EXIT
-trap "exit 1" INT TERM
-die() {
-	echo "FAIL: $*"
-	echo "--- eniflowd log"; cat "$TMP/log"
-	exit 1
-}
+efd_test_env efd_inflight SLOW TAIL LPID EPID
 
 PORT=$(efd_free_port)
 echo "inflight-$$-0123456789abcdef" >"$TMP/token"

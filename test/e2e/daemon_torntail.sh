@@ -21,22 +21,7 @@ ENIFLOW=${4:?eniflow}
 HERE=$(cd "$(dirname "$0")" && pwd)
 source "$HERE/lib/efd.sh"
 PY=$EFD_PY
-TMP=$(mktemp -d /tmp/efd_torn.XXXXXX)
-PREFIX=efd_torn_$$
-EPID= LPID=
-cleanup() {
-	[ -n "$LPID" ] && kill "$LPID" 2>/dev/null && wait "$LPID" 2>/dev/null
-	[ -n "$EPID" ] && kill "$EPID" 2>/dev/null && wait "$EPID" 2>/dev/null
-	rm -f /dev/hugepages/"${PREFIX}"map_*
-	rm -rf "/var/run/dpdk/$PREFIX" "$TMP"
-}
-trap cleanup EXIT
-trap "exit 1" INT TERM
-die() {
-	echo "FAIL: $*"
-	echo "--- eniflowd log"; cat "$TMP/log"
-	exit 1
-}
+efd_test_env efd_torn LPID EPID
 
 PORT=$(efd_free_port)
 TOKEN=torntest-$$-0123456789abcdef

@@ -18,34 +18,13 @@ set -u
 EFD=${1:?eniflowd}
 LOADGEN=${2:?efd_loadgen}
 SEGSUM=${3:?efd_segsum}
-PY=$(command -v /usr/bin/python3 || command -v python3)
-TMP=$(mktemp -d /tmp/efd_windows.XXXXXX)
-PREFIX=efd_windows_$$
-EPID= LPID= PPID_POLL= SPID=
-cleanup() {
-	for p in $SPID $PPID_POLL $LPID $EPID; do
-		kill "$p" 2>/dev/null && wait "$p" 2>/dev/null
-	done
-	rm -f /dev/hugepages/"${PREFIX}"map_*
-	rm -rf "/var/run/dpdk/$PREFIX" "$TMP"
-}
-trap cleanup EXIT
-trap "exit 1" INT TERM
-die() {
-	echo "FAIL: $*"
-	echo "--- eniflowd log"; tail -50 "$TMP/log"
-	exit 1
-}
+source "$(dirname "$0")/lib/efd.sh"
+PY=$EFD_PY
+efd_test_env efd_windows SPID PPID_POLL LPID EPID
 now_ns() { date +%s%N; }
-wait_for() { # wait_for SECONDS CMD...
-	local n=$(($1 * 10))
-	shift
-	for _ in $(seq "$n"); do "$@" && return 0; sleep 0.1; done
-	return 1
-}
 metric() { curl -s "$BASE/metrics" | awk -v m="eniflowd_$1" '$1 == m {print $2}'; }
 
-PORT=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+PORT=$(efd_free_port)
 TOKEN=windowstest-$$-0123456789abcdef
 echo "$TOKEN" >"$TMP/token"
 # stream_buffer holds far more than one poll's records of eni-a (a fast
@@ -57,14 +36,13 @@ cat >"$TMP/cfg.json" <<EOF
  "rotate_age_s": 3, "flush_ms": 100, "stream_buffer": 262144}
 EOF
 BASE=http://127.0.0.1:$PORT
-health_is() { curl -s "$BASE/v1/health" | grep -q "\"switch\":\"$1\""; }
 
 "$EFD" --config "$TMP/cfg.json" 2>>"$TMP/log" &
 EPID=$!
-wait_for 5 curl -sf "$BASE/v1/health" -o /dev/null || die "eniflowd did not come up"
+efd_wait 5 curl -sf "$BASE/v1/health" -o /dev/null || die "eniflowd did not come up"
 "$LOADGEN" dw "$PREFIX" 12 60000 1300 >"$TMP/dp.json" 2>"$TMP/lg.err" &
 LPID=$!
-wait_for 15 health_is up || die "eniflowd did not attach"
+efd_wait 15 efd_health_is "$BASE" up || die "eniflowd did not attach"
 post() {
 	local code
 	code=$(curl -s -o /dev/null -w '%{http_code}' -XPOST -H "Authorization: Bearer $TOKEN" \
@@ -125,10 +103,10 @@ W0=$(metric records_written)
 curl -s -m 3 "$BASE/v1/flows/stream?eni=eni-a" >"$TMP/fast.ndjson"
 FAST_RC=$?
 # still inside the stall, the switch still running: cut then, not by its exit
-wait_for 5 eval '[ "$(metric tail_clients_cut)" = 1 ]'
+efd_wait 5 eval '[ "$(metric tail_clients_cut)" = 1 ]'
 W1=$(metric records_written)
 CUT=$(metric tail_clients_cut)
-health_is up || die "the switch stopped before the stall ended"
+efd_health_is "$BASE" up || die "the switch stopped before the stall ended"
 touch "$TMP/slow.go"
 wait "$SPID"
 SPID=
@@ -148,7 +126,7 @@ PYEOF
 wait "$LPID" || die "loadgen failed: $(cat "$TMP/lg.err")"
 LPID=
 T_END=$(now_ns)
-wait_for 15 health_is down || die "eniflowd did not notice the switch exit"
+efd_wait 15 efd_health_is "$BASE" down || die "eniflowd did not notice the switch exit"
 T_DOWN=$(now_ns)
 sleep 0.6
 touch "$TMP/poll.stop"

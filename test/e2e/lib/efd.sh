@@ -1,6 +1,11 @@
 # test/e2e/lib/efd.sh - shell helpers shared by the eniflowd e2e tests.
 #
-#   efd_free_port                 a free TCP port on 127.0.0.1
+#   efd_test_env NAME PIDVAR...   TMP=/tmp/NAME.XXXXXX, PREFIX=NAME_$$; at exit
+#                                 stop the processes the PIDVARs then hold, run
+#                                 efd_test_cleanup if the test defines it, and
+#                                 remove TMP and PREFIX's DPDK files
+#   die MSG...                    FAIL: MSG, the tail of $TMP/log, exit 1
+#   efd_free_port [udp]           a free TCP (or UDP) port on 127.0.0.1
 #   efd_wait SECONDS CMD...       retry CMD every 0.1 s until it succeeds
 #   efd_health_is BASE up|down    /v1/health reports the switch so
 #   efd_download BASE LIST DIR    download every listed segment into DIR
@@ -13,8 +18,47 @@
 EFD_PY=$(command -v /usr/bin/python3 || command -v python3)
 EFD_LIB=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
+efd_test_env() {
+	TMP=$(mktemp -d "/tmp/$1.XXXXXX")
+	PREFIX=$1_$$
+	shift
+	# a PID inherited from the environment is not ours to kill
+	unset -v "$@"
+	EFD_TEST_PIDVARS=("$@")
+	trap efd_test_exit EXIT
+	trap "exit 1" INT TERM
+}
+
+efd_test_exit() {
+	local efd_v efd_p
+	# a child killed between fork and exec still runs these traps: only the
+	# test's own shell may stop processes and remove files
+	[ "$BASHPID" = "$$" ] || return 0
+	# by name, not by value: a test that restarts a process reassigns its
+	# variable, and clears it once it has reaped one, so no stale PID is killed
+	for efd_v in "${EFD_TEST_PIDVARS[@]}"; do
+		efd_p=${!efd_v:-}
+		[ -n "$efd_p" ] && kill "$efd_p" 2>/dev/null && wait "$efd_p" 2>/dev/null
+	done
+	if declare -F efd_test_cleanup >/dev/null; then efd_test_cleanup; fi
+	rm -f /dev/hugepages/"${PREFIX}"map_*
+	rm -rf "/var/run/dpdk/$PREFIX" "$TMP"
+}
+
+die() {
+	echo "FAIL: $*"
+	if [ -n "${TMP:-}" ] && [ -e "$TMP/log" ]; then
+		echo "--- eniflowd log"
+		tail -n 60 "$TMP/log"
+	fi
+	exit 1
+}
+
 efd_free_port() {
-	"$EFD_PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+	"$EFD_PY" -c 'import socket, sys
+s = socket.socket(type=socket.SOCK_DGRAM if sys.argv[1] == "udp" else socket.SOCK_STREAM)
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])' "${1:-tcp}"
 }
 
 efd_wait() {
