@@ -533,10 +533,9 @@ static uint16_t account_chunk(struct fl_worker *w, struct rte_mbuf *const *pkts,
 				*md->flow_hint = 0; /* sampled out now: as for logs off */
 			continue;
 		}
+		/* with a cell the host's hint is not used (hinted[i] is NULL) */
 		s->hint = cell != NULL ? NULL : md->flow_hint;
 		s->cell = cell;
-		if (cell != NULL)
-			ce = NULL;
 		s->cand = ce;
 		if (ce != NULL) {
 			if (unlikely(v6))
